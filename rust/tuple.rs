@@ -1,0 +1,665 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Connection tuples and packet parsing.
+//!
+//! Pure logic: no dependency on the `kernel` crate, so that it is unit tested
+//! on the host with `cargo test` (see `rust/host/`). Packets are read through
+//! [`PacketReader`], which the kernel side implements with
+//! `skb_header_pointer()` semantics: every read is bounds checked against the
+//! packet and copies into a caller buffer, so non-linear and HIGHMEM skbs work
+//! and nothing past what was validated is ever looked at.
+
+/// IPv4 protocol family (`NFPROTO_IPV4`).
+pub const NFPROTO_IPV4: u8 = 2;
+/// IPv6 protocol family (`NFPROTO_IPV6`).
+pub const NFPROTO_IPV6: u8 = 10;
+
+/// ICMP.
+pub const IPPROTO_ICMP: u8 = 1;
+/// TCP.
+pub const IPPROTO_TCP: u8 = 6;
+/// UDP.
+pub const IPPROTO_UDP: u8 = 17;
+/// ICMPv6.
+pub const IPPROTO_ICMPV6: u8 = 58;
+/// SCTP.
+pub const IPPROTO_SCTP: u8 = 132;
+/// UDP-Lite.
+pub const IPPROTO_UDPLITE: u8 = 136;
+
+const ICMP_ECHOREPLY: u8 = 0;
+const ICMP_ECHO: u8 = 8;
+const ICMPV6_ECHO_REQUEST: u8 = 128;
+const ICMPV6_ECHO_REPLY: u8 = 129;
+
+/// TCP flag bits as in the TCP header (byte 13).
+pub mod tcp_flags {
+    /// FIN.
+    pub const FIN: u8 = 0x01;
+    /// SYN.
+    pub const SYN: u8 = 0x02;
+    /// RST.
+    pub const RST: u8 = 0x04;
+    /// PSH.
+    pub const PSH: u8 = 0x08;
+    /// ACK.
+    pub const ACK: u8 = 0x10;
+    /// URG.
+    pub const URG: u8 = 0x20;
+}
+
+/// One direction of a connection.
+///
+/// Addresses are kept as the raw network-order bytes of the header; IPv4 uses
+/// the first four bytes. `src_id`/`dst_id` are ports (host order) for TCP, UDP,
+/// UDP-Lite and SCTP; for ICMP/ICMPv6 echo `src_id` is the identifier and
+/// `dst_id` holds `type << 8 | code`; zero for other protocols.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+#[repr(C)]
+pub struct Tuple {
+    /// Source address.
+    pub src: [u8; 16],
+    /// Destination address.
+    pub dst: [u8; 16],
+    /// Source port or ICMP identifier.
+    pub src_id: u16,
+    /// Destination port or ICMP type/code.
+    pub dst_id: u16,
+    /// `NFPROTO_IPV4` or `NFPROTO_IPV6`.
+    pub l3: u8,
+    /// IP protocol number.
+    pub l4: u8,
+}
+
+impl Tuple {
+    /// The tuple of the other direction of the same connection.
+    pub fn invert(&self) -> Tuple {
+        let mut t = Tuple {
+            src: self.dst,
+            dst: self.src,
+            src_id: self.dst_id,
+            dst_id: self.src_id,
+            l3: self.l3,
+            l4: self.l4,
+        };
+        if self.is_icmp() {
+            // Echo: same identifier, request and reply types swapped.
+            let ty = (self.dst_id >> 8) as u8;
+            let inv = match ty {
+                ICMP_ECHO => ICMP_ECHOREPLY,
+                ICMP_ECHOREPLY => ICMP_ECHO,
+                ICMPV6_ECHO_REQUEST => ICMPV6_ECHO_REPLY,
+                ICMPV6_ECHO_REPLY => ICMPV6_ECHO_REQUEST,
+                other => other,
+            };
+            t.src_id = self.src_id;
+            t.dst_id = ((inv as u16) << 8) | (self.dst_id & 0xff);
+        }
+        t
+    }
+
+    /// Whether this is an ICMP or ICMPv6 tuple.
+    pub fn is_icmp(&self) -> bool {
+        (self.l3 == NFPROTO_IPV4 && self.l4 == IPPROTO_ICMP)
+            || (self.l3 == NFPROTO_IPV6 && self.l4 == IPPROTO_ICMPV6)
+    }
+
+    /// Whether the protocol carries ports.
+    pub fn has_ports(&self) -> bool {
+        matches!(
+            self.l4,
+            IPPROTO_TCP | IPPROTO_UDP | IPPROTO_UDPLITE | IPPROTO_SCTP
+        )
+    }
+
+    /// The tuple as 32-bit words, for hashing: 4 + 4 address words, ports,
+    /// protocols.
+    pub fn hash_words(&self) -> [u32; 10] {
+        let mut w = [0u32; 10];
+        for i in 0..4 {
+            w[i] = u32::from_ne_bytes([
+                self.src[4 * i],
+                self.src[4 * i + 1],
+                self.src[4 * i + 2],
+                self.src[4 * i + 3],
+            ]);
+            w[4 + i] = u32::from_ne_bytes([
+                self.dst[4 * i],
+                self.dst[4 * i + 1],
+                self.dst[4 * i + 2],
+                self.dst[4 * i + 3],
+            ]);
+        }
+        w[8] = ((self.src_id as u32) << 16) | self.dst_id as u32;
+        w[9] = ((self.l3 as u32) << 8) | self.l4 as u32;
+        w
+    }
+}
+
+/// Why a packet was not trackable.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Invalid {
+    /// Shorter than its headers claim, or a header is cut off.
+    Truncated,
+    /// IPv4 header length below 20 bytes or past the packet.
+    BadIhl,
+    /// A length field that contradicts the packet.
+    BadLength,
+    /// A fragment (rconntrack does not reassemble).
+    Fragment,
+    /// TCP data offset below 5 words or past the segment.
+    BadDataOffset,
+    /// A TCP flag combination no stack sends (SYN+FIN, SYN+RST, none...).
+    BadTcpFlags,
+    /// An ICMP echo reply or other packet that cannot open a connection.
+    CannotCreate,
+    /// An IP version that does not match the hook.
+    BadVersion,
+    /// Too many IPv6 extension headers.
+    TooManyExtHeaders,
+}
+
+/// What the parser found in a packet.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Parsed {
+    /// A trackable packet: its tuple and TCP flags (0 for other protocols).
+    Track(Tuple, u8),
+    /// Not tracked and not invalid (ICMP errors, neighbour discovery...).
+    Ignore,
+    /// Malformed or untrackable: count it, never create an entry.
+    Invalid(Invalid),
+}
+
+/// Bounds-checked access to a packet, starting at its network header.
+pub trait PacketReader {
+    /// Bytes available from the network header to the end of the packet.
+    fn len(&self) -> usize;
+
+    /// Whether the packet is empty.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Copies `buf.len()` bytes at `off`; `false` if they are not all there.
+    fn read(&self, off: usize, buf: &mut [u8]) -> bool;
+}
+
+/// A [`PacketReader`] over a byte slice (tests, linear data).
+pub struct SliceReader<'a>(pub &'a [u8]);
+
+impl PacketReader for SliceReader<'_> {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn read(&self, off: usize, buf: &mut [u8]) -> bool {
+        match off.checked_add(buf.len()) {
+            Some(end) if end <= self.0.len() => {
+                buf.copy_from_slice(&self.0[off..end]);
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+fn be16(b: &[u8], i: usize) -> u16 {
+    u16::from_be_bytes([b[i], b[i + 1]])
+}
+
+/// Parses an IPv4 packet.
+pub fn parse_ipv4(r: &impl PacketReader) -> Parsed {
+    let mut h = [0u8; 20];
+    if !r.read(0, &mut h) {
+        return Parsed::Invalid(Invalid::Truncated);
+    }
+    if h[0] >> 4 != 4 {
+        return Parsed::Invalid(Invalid::BadVersion);
+    }
+    let ihl = ((h[0] & 0x0f) as usize) * 4;
+    if ihl < 20 {
+        return Parsed::Invalid(Invalid::BadIhl);
+    }
+    let tot_len = be16(&h, 2) as usize;
+    if tot_len < ihl {
+        return Parsed::Invalid(Invalid::BadIhl);
+    }
+    if tot_len > r.len() {
+        return Parsed::Invalid(Invalid::BadLength);
+    }
+    // MF set or a non-zero offset: a fragment.
+    if be16(&h, 6) & 0x3fff != 0 {
+        return Parsed::Invalid(Invalid::Fragment);
+    }
+    let mut t = Tuple {
+        l3: NFPROTO_IPV4,
+        l4: h[9],
+        ..Tuple::default()
+    };
+    t.src[..4].copy_from_slice(&h[12..16]);
+    t.dst[..4].copy_from_slice(&h[16..20]);
+    parse_l4(r, t, ihl, tot_len)
+}
+
+/// Parses an IPv6 packet, walking a bounded chain of extension headers.
+pub fn parse_ipv6(r: &impl PacketReader) -> Parsed {
+    let mut h = [0u8; 40];
+    if !r.read(0, &mut h) {
+        return Parsed::Invalid(Invalid::Truncated);
+    }
+    if h[0] >> 4 != 6 {
+        return Parsed::Invalid(Invalid::BadVersion);
+    }
+    let end = 40 + be16(&h, 4) as usize;
+    if end > r.len() {
+        return Parsed::Invalid(Invalid::BadLength);
+    }
+    let mut t = Tuple {
+        l3: NFPROTO_IPV6,
+        ..Tuple::default()
+    };
+    t.src.copy_from_slice(&h[8..24]);
+    t.dst.copy_from_slice(&h[24..40]);
+
+    let mut next = h[6];
+    let mut off = 40;
+    for _ in 0..8 {
+        match next {
+            // Hop-by-hop, routing, destination options.
+            0 | 43 | 60 => {
+                let mut e = [0u8; 2];
+                if off + 2 > end || !r.read(off, &mut e) {
+                    return Parsed::Invalid(Invalid::Truncated);
+                }
+                next = e[0];
+                off += (e[1] as usize + 1) * 8;
+            }
+            // Fragment header: atomic fragments (offset 0, no MF) are fine.
+            44 => {
+                let mut e = [0u8; 8];
+                if off + 8 > end || !r.read(off, &mut e) {
+                    return Parsed::Invalid(Invalid::Truncated);
+                }
+                if be16(&e, 2) & 0xfff9 != 0 {
+                    return Parsed::Invalid(Invalid::Fragment);
+                }
+                next = e[0];
+                off += 8;
+            }
+            // Authentication header: length in 4-byte units minus 2.
+            51 => {
+                let mut e = [0u8; 2];
+                if off + 2 > end || !r.read(off, &mut e) {
+                    return Parsed::Invalid(Invalid::Truncated);
+                }
+                next = e[0];
+                off += (e[1] as usize + 2) * 4;
+            }
+            _ => {
+                if off > end {
+                    return Parsed::Invalid(Invalid::Truncated);
+                }
+                t.l4 = next;
+                return parse_l4(r, t, off, end);
+            }
+        }
+    }
+    Parsed::Invalid(Invalid::TooManyExtHeaders)
+}
+
+/// Parses the transport header at `off`; the IP payload ends at `end`.
+fn parse_l4(r: &impl PacketReader, mut t: Tuple, off: usize, end: usize) -> Parsed {
+    let l4len = end - off;
+    match t.l4 {
+        IPPROTO_TCP => {
+            let mut th = [0u8; 20];
+            if l4len < 20 || !r.read(off, &mut th) {
+                return Parsed::Invalid(Invalid::Truncated);
+            }
+            let doff = ((th[12] >> 4) as usize) * 4;
+            if doff < 20 || doff > l4len {
+                return Parsed::Invalid(Invalid::BadDataOffset);
+            }
+            let flags = th[13] & 0x3f;
+            if !tcp_flags_valid(flags) {
+                return Parsed::Invalid(Invalid::BadTcpFlags);
+            }
+            t.src_id = be16(&th, 0);
+            t.dst_id = be16(&th, 2);
+            Parsed::Track(t, flags)
+        }
+        IPPROTO_UDP | IPPROTO_UDPLITE => {
+            let mut uh = [0u8; 8];
+            if l4len < 8 || !r.read(off, &mut uh) {
+                return Parsed::Invalid(Invalid::Truncated);
+            }
+            let ulen = be16(&uh, 4) as usize;
+            // UDP: length covers header and data. UDP-Lite: checksum
+            // coverage, 0 meaning everything.
+            let bad = if t.l4 == IPPROTO_UDP {
+                ulen < 8 || ulen > l4len
+            } else {
+                ulen != 0 && (ulen < 8 || ulen > l4len)
+            };
+            if bad {
+                return Parsed::Invalid(Invalid::BadLength);
+            }
+            t.src_id = be16(&uh, 0);
+            t.dst_id = be16(&uh, 2);
+            Parsed::Track(t, 0)
+        }
+        IPPROTO_SCTP => {
+            let mut sh = [0u8; 12];
+            if l4len < 12 || !r.read(off, &mut sh) {
+                return Parsed::Invalid(Invalid::Truncated);
+            }
+            t.src_id = be16(&sh, 0);
+            t.dst_id = be16(&sh, 2);
+            Parsed::Track(t, 0)
+        }
+        IPPROTO_ICMP | IPPROTO_ICMPV6 => {
+            let want = if t.l3 == NFPROTO_IPV4 {
+                IPPROTO_ICMP
+            } else {
+                IPPROTO_ICMPV6
+            };
+            if t.l4 != want {
+                // ICMP inside IPv6 or ICMPv6 inside IPv4: generic.
+                return Parsed::Track(t, 0);
+            }
+            let mut ih = [0u8; 8];
+            if l4len < 8 || !r.read(off, &mut ih) {
+                return Parsed::Invalid(Invalid::Truncated);
+            }
+            match ih[0] {
+                ICMP_ECHO | ICMP_ECHOREPLY if t.l3 == NFPROTO_IPV4 => {}
+                ICMPV6_ECHO_REQUEST | ICMPV6_ECHO_REPLY if t.l3 == NFPROTO_IPV6 => {}
+                // Errors, neighbour discovery, MLD...: not connections.
+                _ => return Parsed::Ignore,
+            }
+            t.src_id = be16(&ih, 4);
+            t.dst_id = ((ih[0] as u16) << 8) | ih[1] as u16;
+            Parsed::Track(t, 0)
+        }
+        _ => Parsed::Track(t, 0),
+    }
+}
+
+/// Whether a packet with this tuple may open a new connection.
+pub fn can_create(t: &Tuple, tcp: u8) -> bool {
+    match t.l4 {
+        // A new TCP connection starts with SYN, or is picked up mid-stream
+        // from an ACK (nf_conntrack's default `tcp_loose`).
+        IPPROTO_TCP => {
+            (tcp & (tcp_flags::SYN | tcp_flags::ACK)) == tcp_flags::SYN
+                || ((tcp & (tcp_flags::SYN | tcp_flags::RST | tcp_flags::FIN)) == 0
+                    && tcp & tcp_flags::ACK != 0)
+        }
+        _ if t.is_icmp() => {
+            let ty = (t.dst_id >> 8) as u8;
+            ty == ICMP_ECHO || ty == ICMPV6_ECHO_REQUEST
+        }
+        _ => true,
+    }
+}
+
+/// nf_conntrack's `tcp_valid_flags`: combinations a real stack sends.
+fn tcp_flags_valid(f: u8) -> bool {
+    use tcp_flags::*;
+    const VALID: [u8; 6] = [SYN, SYN | ACK, RST, RST | ACK, FIN | ACK, ACK];
+    VALID.contains(&(f & !(PSH | URG)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ipv4(proto: u8, l4: &[u8]) -> Vec<u8> {
+        let tot = 20 + l4.len();
+        let mut p = vec![
+            0x45,
+            0,
+            (tot >> 8) as u8,
+            tot as u8,
+            0,
+            1,
+            0x40,
+            0,
+            64,
+            proto,
+            0,
+            0,
+            10,
+            0,
+            0,
+            1,
+            10,
+            0,
+            0,
+            2,
+        ];
+        p.extend_from_slice(l4);
+        p
+    }
+
+    fn tcp(flags: u8) -> Vec<u8> {
+        let mut t = vec![0u8; 20];
+        t[0..2].copy_from_slice(&1234u16.to_be_bytes());
+        t[2..4].copy_from_slice(&80u16.to_be_bytes());
+        t[12] = 5 << 4;
+        t[13] = flags;
+        t
+    }
+
+    #[test]
+    fn tcp_syn_tuple() {
+        let p = ipv4(IPPROTO_TCP, &tcp(tcp_flags::SYN));
+        match parse_ipv4(&SliceReader(&p)) {
+            Parsed::Track(t, f) => {
+                assert_eq!(f, tcp_flags::SYN);
+                assert_eq!(t.src_id, 1234);
+                assert_eq!(t.dst_id, 80);
+                assert_eq!(&t.src[..4], &[10, 0, 0, 1]);
+                assert_eq!(t.l3, NFPROTO_IPV4);
+                assert!(can_create(&t, f));
+                let r = t.invert();
+                assert_eq!(r.src_id, 80);
+                assert_eq!(&r.src[..4], &[10, 0, 0, 2]);
+                assert_eq!(r.invert(), t);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn truncated_and_bad_headers() {
+        let p = ipv4(IPPROTO_TCP, &tcp(tcp_flags::SYN));
+        // Cut the TCP header.
+        let mut short = p[..30].to_vec();
+        short[3] = 30;
+        assert_eq!(
+            parse_ipv4(&SliceReader(&short)),
+            Parsed::Invalid(Invalid::Truncated)
+        );
+        // Total length beyond the packet.
+        assert_eq!(
+            parse_ipv4(&SliceReader(&p[..39])),
+            Parsed::Invalid(Invalid::BadLength)
+        );
+        // IHL 4.
+        let mut bad = p.clone();
+        bad[0] = 0x44;
+        assert_eq!(
+            parse_ipv4(&SliceReader(&bad)),
+            Parsed::Invalid(Invalid::BadIhl)
+        );
+        // IHL past total length.
+        let mut bad = p.clone();
+        bad[0] = 0x4f;
+        assert_eq!(
+            parse_ipv4(&SliceReader(&bad)),
+            Parsed::Invalid(Invalid::BadIhl)
+        );
+        // Data offset 4 and 15.
+        for d in [4u8, 15] {
+            let mut bad = p.clone();
+            bad[32] = d << 4;
+            assert_eq!(
+                parse_ipv4(&SliceReader(&bad)),
+                Parsed::Invalid(Invalid::BadDataOffset)
+            );
+        }
+        // SYN+FIN.
+        let p2 = ipv4(IPPROTO_TCP, &tcp(tcp_flags::SYN | tcp_flags::FIN));
+        assert_eq!(
+            parse_ipv4(&SliceReader(&p2)),
+            Parsed::Invalid(Invalid::BadTcpFlags)
+        );
+        // Fragments: MF, and a non-zero offset.
+        for (a, b) in [(0x20u8, 0u8), (0, 8)] {
+            let mut f = p.clone();
+            f[6] = a;
+            f[7] = b;
+            assert_eq!(
+                parse_ipv4(&SliceReader(&f)),
+                Parsed::Invalid(Invalid::Fragment)
+            );
+        }
+        // Empty and tiny packets.
+        assert_eq!(
+            parse_ipv4(&SliceReader(&[])),
+            Parsed::Invalid(Invalid::Truncated)
+        );
+        assert_eq!(
+            parse_ipv4(&SliceReader(&p[..19])),
+            Parsed::Invalid(Invalid::Truncated)
+        );
+    }
+
+    #[test]
+    fn udp_lengths() {
+        let mut u = vec![0u8; 12];
+        u[0..2].copy_from_slice(&53u16.to_be_bytes());
+        u[2..4].copy_from_slice(&5353u16.to_be_bytes());
+        u[4..6].copy_from_slice(&12u16.to_be_bytes());
+        let p = ipv4(IPPROTO_UDP, &u);
+        assert!(matches!(parse_ipv4(&SliceReader(&p)), Parsed::Track(..)));
+        let mut bad = p.clone();
+        bad[25] = 200;
+        assert_eq!(
+            parse_ipv4(&SliceReader(&bad)),
+            Parsed::Invalid(Invalid::BadLength)
+        );
+        let mut bad = p.clone();
+        bad[25] = 7;
+        assert_eq!(
+            parse_ipv4(&SliceReader(&bad)),
+            Parsed::Invalid(Invalid::BadLength)
+        );
+    }
+
+    #[test]
+    fn icmp_echo_and_errors() {
+        let echo = [8u8, 0, 0, 0, 0x12, 0x34, 0, 1];
+        let p = ipv4(IPPROTO_ICMP, &echo);
+        match parse_ipv4(&SliceReader(&p)) {
+            Parsed::Track(t, _) => {
+                assert_eq!(t.src_id, 0x1234);
+                assert!(can_create(&t, 0));
+                let r = t.invert();
+                assert_eq!(r.dst_id >> 8, 0);
+                assert_eq!(r.src_id, 0x1234);
+                assert!(!can_create(&r, 0));
+                assert_eq!(r.invert(), t);
+            }
+            other => panic!("{other:?}"),
+        }
+        let unreach = [3u8, 1, 0, 0, 0, 0, 0, 0];
+        assert_eq!(
+            parse_ipv4(&SliceReader(&ipv4(IPPROTO_ICMP, &unreach))),
+            Parsed::Ignore
+        );
+    }
+
+    fn ipv6(next: u8, payload: &[u8]) -> Vec<u8> {
+        let mut p = vec![0x60, 0, 0, 0];
+        p.extend_from_slice(&(payload.len() as u16).to_be_bytes());
+        p.push(next);
+        p.push(64);
+        let mut a = [0u8; 16];
+        a[0] = 0xfd;
+        a[15] = 1;
+        p.extend_from_slice(&a);
+        a[15] = 2;
+        p.extend_from_slice(&a);
+        p.extend_from_slice(payload);
+        p
+    }
+
+    #[test]
+    fn ipv6_ext_headers_and_fragments() {
+        let p = ipv6(IPPROTO_TCP, &tcp(tcp_flags::SYN));
+        assert!(matches!(parse_ipv6(&SliceReader(&p)), Parsed::Track(..)));
+        // Destination options (8 bytes) then TCP.
+        let mut pl = vec![IPPROTO_TCP, 0, 1, 4, 0, 0, 0, 0];
+        pl.extend_from_slice(&tcp(tcp_flags::SYN));
+        match parse_ipv6(&SliceReader(&ipv6(60, &pl))) {
+            Parsed::Track(t, _) => {
+                assert_eq!(t.l4, IPPROTO_TCP);
+                assert_eq!(t.dst_id, 80);
+            }
+            other => panic!("{other:?}"),
+        }
+        // A real fragment.
+        let mut fr = vec![IPPROTO_TCP, 0, 0, 1, 0, 0, 0, 1];
+        fr.extend_from_slice(&tcp(tcp_flags::SYN));
+        assert_eq!(
+            parse_ipv6(&SliceReader(&ipv6(44, &fr))),
+            Parsed::Invalid(Invalid::Fragment)
+        );
+        // Payload length beyond the packet.
+        let mut bad = p.clone();
+        bad[5] = 100;
+        assert_eq!(
+            parse_ipv6(&SliceReader(&bad)),
+            Parsed::Invalid(Invalid::BadLength)
+        );
+        // Neighbour solicitation is ignored, echo is tracked.
+        let ns = [135u8, 0, 0, 0, 0, 0, 0, 0];
+        assert_eq!(
+            parse_ipv6(&SliceReader(&ipv6(IPPROTO_ICMPV6, &ns))),
+            Parsed::Ignore
+        );
+        let echo = [128u8, 0, 0, 0, 0, 7, 0, 1];
+        assert!(matches!(
+            parse_ipv6(&SliceReader(&ipv6(IPPROTO_ICMPV6, &echo))),
+            Parsed::Track(..)
+        ));
+    }
+
+    #[test]
+    fn ext_header_loop_is_bounded() {
+        let mut pl = Vec::new();
+        for _ in 0..9 {
+            pl.extend_from_slice(&[60, 0, 1, 4, 0, 0, 0, 0]);
+        }
+        assert_eq!(
+            parse_ipv6(&SliceReader(&ipv6(60, &pl))),
+            Parsed::Invalid(Invalid::TooManyExtHeaders)
+        );
+    }
+
+    #[test]
+    fn tcp_flag_validity() {
+        use tcp_flags::*;
+        assert!(tcp_flags_valid(SYN));
+        assert!(tcp_flags_valid(SYN | ACK));
+        assert!(tcp_flags_valid(ACK | PSH));
+        assert!(tcp_flags_valid(FIN | ACK));
+        assert!(tcp_flags_valid(RST));
+        assert!(!tcp_flags_valid(0));
+        assert!(!tcp_flags_valid(SYN | FIN));
+        assert!(!tcp_flags_valid(SYN | RST));
+        assert!(!tcp_flags_valid(FIN));
+    }
+}
