@@ -175,11 +175,6 @@ pub trait PacketReader {
     /// Bytes available from the network header to the end of the packet.
     fn len(&self) -> usize;
 
-    /// Whether the packet is empty.
-    fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// Copies `buf.len()` bytes at `off`; `false` if they are not all there.
     fn read(&self, off: usize, buf: &mut [u8]) -> bool;
 }
@@ -195,11 +190,21 @@ impl PacketReader for SliceReader<'_> {
     fn read(&self, off: usize, buf: &mut [u8]) -> bool {
         match off.checked_add(buf.len()) {
             Some(end) if end <= self.0.len() => {
-                buf.copy_from_slice(&self.0[off..end]);
+                for (d, s) in buf.iter_mut().zip(&self.0[off..end]) {
+                    *d = *s;
+                }
                 true
             }
             _ => false,
         }
+    }
+}
+
+/// Copies as many bytes as both sides have (no panic path on the packet
+/// path, unlike `copy_from_slice`).
+fn copy(dst: &mut [u8], src: &[u8]) {
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d = *s;
     }
 }
 
@@ -236,8 +241,8 @@ pub fn parse_ipv4(r: &impl PacketReader) -> Parsed {
         l4: h[9],
         ..Tuple::default()
     };
-    t.src[..4].copy_from_slice(&h[12..16]);
-    t.dst[..4].copy_from_slice(&h[16..20]);
+    copy(&mut t.src, &h[12..16]);
+    copy(&mut t.dst, &h[16..20]);
     parse_l4(r, t, ihl, tot_len)
 }
 
@@ -258,8 +263,8 @@ pub fn parse_ipv6(r: &impl PacketReader) -> Parsed {
         l3: NFPROTO_IPV6,
         ..Tuple::default()
     };
-    t.src.copy_from_slice(&h[8..24]);
-    t.dst.copy_from_slice(&h[24..40]);
+    copy(&mut t.src, &h[8..24]);
+    copy(&mut t.dst, &h[24..40]);
 
     let mut next = h[6];
     let mut off = 40;

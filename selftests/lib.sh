@@ -35,15 +35,21 @@ rct_require_cmd() {
 	done
 }
 
+# Milliseconds since boot (busybox date has no %N).
+rct_now_ms() {
+	local up
+	read -r up _ < /proc/uptime
+	echo $(( ${up%.*} * 1000 + 10#${up#*.} * 10 ))
+}
+
 # busywait TIMEOUT_MS CMD...: retry CMD until it succeeds or time runs out.
 busywait() {
 	local timeout=$1; shift
-	local start now
-	start=$(date +%s%N 2>/dev/null | cut -c1-13)
+	local start
+	start=$(rct_now_ms)
 	while true; do
 		"$@" && return 0
-		now=$(date +%s%N 2>/dev/null | cut -c1-13)
-		[ $((now - start)) -ge "$timeout" ] && return 1
+		[ $(( $(rct_now_ms) - start )) -ge "$timeout" ] && return 1
 		sleep 0.1
 	done
 }

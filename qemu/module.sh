@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# Build rconntrack.ko for arch $1 against the cached test kernel (or KDIR),
+# out of tree into $CACHE/module/<arch> (MO=), so both arches coexist.
+# Extra arguments are passed to make (e.g. CLIPPY=1, rustfmtcheck).
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+arch=${1:?usage: module.sh x86_64|i386 [make args]}
+shift
+kdir=${KDIR:-$("$RCT_ROOT/qemu/kernel.sh" "$arch")}
+out=$CACHE/module/$arch
+mkdir -p "$out"
+make -C "$kdir" M="$RCT_ROOT" MO="$out" ARCH="$arch" LLVM="$LLVM_SUFFIX" "$@" >&2
+echo "$out"

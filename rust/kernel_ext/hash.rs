@@ -1,0 +1,41 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Keyed hashing of tuples (hsiphash with a random per-boot key).
+
+use kernel::bindings;
+
+/// A random hsiphash key, drawn once at module load.
+pub(crate) struct HashKey(bindings::hsiphash_key_t);
+
+// SAFETY: the key is immutable after creation.
+unsafe impl Sync for HashKey {}
+// SAFETY: as above.
+unsafe impl Send for HashKey {}
+
+impl HashKey {
+    /// Draws a key from the kernel's CRNG.
+    pub(crate) fn random() -> Self {
+        let mut key = bindings::hsiphash_key_t { key: [0; 2] };
+        // SAFETY: `key` is a valid, writable buffer of the given size.
+        unsafe {
+            bindings::get_random_bytes(
+                core::ptr::addr_of_mut!(key).cast(),
+                core::mem::size_of::<bindings::hsiphash_key_t>(),
+            )
+        };
+        HashKey(key)
+    }
+
+    /// hsiphash of `words`.
+    pub(crate) fn hash(&self, words: &[u32]) -> u32 {
+        // SAFETY: `words` is a valid buffer of `size_of_val(words)` bytes
+        // and the key is valid.
+        unsafe {
+            super::glue::rct_hsiphash(
+                words.as_ptr().cast(),
+                core::mem::size_of_val(words),
+                &self.0,
+            )
+        }
+    }
+}

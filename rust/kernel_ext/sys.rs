@@ -1,0 +1,82 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Small safe wrappers: time, memory figures, rate limiting, scheduling.
+
+use super::glue;
+
+/// The current `jiffies`.
+pub(crate) fn jiffies() -> usize {
+    // SAFETY: reading `jiffies` has no precondition.
+    unsafe { glue::rct_jiffies() as usize }
+}
+
+/// Ticks per second.
+pub(crate) fn hz() -> u32 {
+    // SAFETY: returns a constant.
+    unsafe { glue::rct_hz() }
+}
+
+/// `time_after_eq(a, b)` on `unsigned long` jiffies, wrap-safe.
+pub(crate) fn time_after_eq(a: usize, b: usize) -> bool {
+    (a.wrapping_sub(b) as isize) >= 0
+}
+
+/// Seconds to jiffies, saturating (32-bit arithmetic only on i386).
+pub(crate) fn secs_to_jiffies(secs: u32) -> usize {
+    (secs as usize).saturating_mul(hz() as usize)
+}
+
+/// Pages that slab can use: all RAM minus highmem.
+pub(crate) fn lowmem_pages() -> usize {
+    // SAFETY: plain reads of global counters.
+    unsafe { (glue::rct_totalram_pages() - glue::rct_totalhigh_pages()) as usize }
+}
+
+/// Total highmem pages (0 on 64-bit).
+pub(crate) fn highmem_pages() -> usize {
+    // SAFETY: plain read of a global counter.
+    unsafe { glue::rct_totalhigh_pages() as usize }
+}
+
+/// Free pages outside highmem.
+pub(crate) fn free_lowmem_pages() -> usize {
+    // SAFETY: plain reads of global counters.
+    unsafe { glue::rct_free_lowmem_pages() as usize }
+}
+
+/// `PAGE_SHIFT`.
+pub(crate) fn page_shift() -> u32 {
+    // SAFETY: returns a constant.
+    unsafe { glue::rct_page_shift() }
+}
+
+/// Pages to KiB, saturating at `u32::MAX`.
+pub(crate) fn pages_to_kib(pages: usize) -> u32 {
+    let kib = pages.saturating_mul(1 << (page_shift() - 10));
+    u32::try_from(kib).unwrap_or(u32::MAX)
+}
+
+/// `net_ratelimit()`: whether a packet-path message may be printed now.
+pub(crate) fn net_ratelimit() -> bool {
+    // SAFETY: no precondition; callable from any context.
+    unsafe { kernel::bindings::net_ratelimit() != 0 }
+}
+
+/// `cond_resched()`; only from process context without locks held.
+pub(crate) fn cond_resched() {
+    // SAFETY: callers are in process context and hold no spinlock, which is
+    // all `cond_resched()` requires (it is a no-op otherwise under PREEMPT).
+    unsafe { glue::rct_cond_resched() }
+}
+
+/// Waits for all RCU readers and callbacks queued so far.
+pub(crate) fn rcu_barrier() {
+    // SAFETY: called from process context (module init/exit, work items).
+    unsafe { kernel::bindings::rcu_barrier() }
+}
+
+/// Waits for an RCU grace period.
+pub(crate) fn synchronize_rcu() {
+    // SAFETY: called from process context.
+    unsafe { kernel::bindings::synchronize_rcu() }
+}

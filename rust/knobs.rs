@@ -1,0 +1,266 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Settings and the `net.rconntrack.*` sysctls.
+//!
+//! Names mirror nf_conntrack's (`nf_conntrack_max` -> `max`,
+//! `nf_conntrack_tcp_timeout_established` -> `tcp_timeout_established`...).
+//! Global values are writable from the initial namespace only; `count` is
+//! per namespace. A bad write returns `-EINVAL` and changes nothing.
+
+use crate::kernel_ext::sys;
+use crate::kernel_ext::sysctl::{Knob, KnobSpec};
+use crate::limits;
+use crate::proto::{TimeoutKind, DEFAULT_TIMEOUTS, TCP_STATES};
+use crate::tracker::{NetState, Tracker};
+use core::sync::atomic::{AtomicU32, Ordering};
+use kernel::prelude::*;
+
+const T_UDP: usize = TCP_STATES;
+const T_UDP_STREAM: usize = TCP_STATES + 1;
+const T_ICMP: usize = TCP_STATES + 2;
+const T_GENERIC: usize = TCP_STATES + 3;
+const NTIMEOUTS: usize = TCP_STATES + 4;
+
+/// Largest accepted `max_lowmem_percent`.
+pub(crate) const MAX_LOWMEM_PERCENT: u32 = 90;
+
+/// Global settings.
+pub(crate) struct Settings {
+    max: AtomicU32,
+    max_lowmem_percent: AtomicU32,
+    timeouts: [AtomicU32; NTIMEOUTS],
+    log_invalid: AtomicU32,
+    drop_invalid: AtomicU32,
+    /// Lowmem at load time, KiB.
+    pub(crate) lowmem_kib: u32,
+}
+
+impl Settings {
+    /// Defaults; `max` is set by the caller once the entry size is known.
+    pub(crate) fn new(lowmem_kib: u32) -> Self {
+        let d = DEFAULT_TIMEOUTS;
+        let mut t = [d.tcp[0]; NTIMEOUTS];
+        for (dst, src) in t.iter_mut().zip(d.tcp) {
+            *dst = src;
+        }
+        t[T_UDP] = d.udp;
+        t[T_UDP_STREAM] = d.udp_stream;
+        t[T_ICMP] = d.icmp;
+        t[T_GENERIC] = d.generic;
+        Settings {
+            max: AtomicU32::new(1),
+            max_lowmem_percent: AtomicU32::new(limits::DEFAULT_MAX_LOWMEM_PERCENT),
+            timeouts: t.map(AtomicU32::new),
+            log_invalid: AtomicU32::new(0),
+            drop_invalid: AtomicU32::new(0),
+            lowmem_kib,
+        }
+    }
+
+    /// The table limit.
+    pub(crate) fn max(&self) -> u32 {
+        self.max.load(Ordering::Relaxed)
+    }
+
+    /// Sets the limit (callers check it against the ceiling).
+    pub(crate) fn set_max(&self, v: u32) {
+        self.max.store(v, Ordering::Relaxed);
+    }
+
+    /// Share of lowmem entries may use.
+    pub(crate) fn max_lowmem_percent(&self) -> u32 {
+        self.max_lowmem_percent.load(Ordering::Relaxed)
+    }
+
+    /// Whether to log invalid packets.
+    pub(crate) fn log_invalid(&self) -> bool {
+        self.log_invalid.load(Ordering::Relaxed) != 0
+    }
+
+    /// Whether to drop invalid packets.
+    pub(crate) fn drop_invalid(&self) -> bool {
+        self.drop_invalid.load(Ordering::Relaxed) != 0
+    }
+
+    /// Timeout in seconds.
+    pub(crate) fn timeout(&self, k: TimeoutKind) -> u32 {
+        let i = match k {
+            // SYN_SENT2 shares SYN_SENT's timeout, as in nf_conntrack.
+            TimeoutKind::Tcp(crate::proto::TcpState::SynSent2) => 1,
+            TimeoutKind::Tcp(s) => s as usize,
+            TimeoutKind::UdpUnreplied => T_UDP,
+            TimeoutKind::UdpStream => T_UDP_STREAM,
+            TimeoutKind::Icmp => T_ICMP,
+            TimeoutKind::Generic => T_GENERIC,
+        };
+        self.timeouts[i].load(Ordering::Relaxed)
+    }
+
+    /// Free lowmem under which a growing table is reported: 1/32 of lowmem.
+    pub(crate) fn lowmem_floor_kib(&self) -> u32 {
+        self.lowmem_kib / 32
+    }
+}
+
+impl Tracker {
+    /// The largest `max` allowed now.
+    pub(crate) fn ceiling(&self) -> u32 {
+        limits::max_ceiling(
+            self.settings.lowmem_kib,
+            self.table.object_size(),
+            self.settings.max_lowmem_percent(),
+        )
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Id {
+    Max,
+    MaxLowmemPercent,
+    MaxCeiling,
+    Buckets,
+    Count,
+    EntrySize,
+    MemoryBytes,
+    Timeout(usize),
+    LogInvalid,
+    DropInvalid,
+}
+
+struct K(Id);
+
+fn clamp_i32(v: usize) -> i32 {
+    i32::try_from(v).unwrap_or(i32::MAX)
+}
+
+fn flag(a: &AtomicU32, v: i32) -> Result {
+    match v {
+        0 | 1 => {
+            a.store(v as u32, Ordering::Relaxed);
+            Ok(())
+        }
+        _ => Err(EINVAL),
+    }
+}
+
+impl Knob for K {
+    fn read(&self, t: &Tracker, ns: &NetState) -> i32 {
+        let s = &t.settings;
+        match self.0 {
+            Id::Max => clamp_i32(s.max() as usize),
+            Id::MaxLowmemPercent => s.max_lowmem_percent() as i32,
+            Id::MaxCeiling => clamp_i32(t.ceiling() as usize),
+            Id::Buckets => clamp_i32(t.table.nbuckets() as usize),
+            Id::Count => clamp_i32(ns.shared.count.load(Ordering::Relaxed) as usize),
+            Id::EntrySize => t.table.object_size() as i32,
+            Id::MemoryBytes => clamp_i32(t.memory_bytes()),
+            Id::Timeout(i) => clamp_i32(s.timeouts[i].load(Ordering::Relaxed) as usize),
+            Id::LogInvalid => s.log_invalid.load(Ordering::Relaxed) as i32,
+            Id::DropInvalid => s.drop_invalid.load(Ordering::Relaxed) as i32,
+        }
+    }
+
+    fn write(&self, t: &Tracker, ns: &NetState, v: i32) -> Result {
+        if !ns.is_init() {
+            return Err(EPERM);
+        }
+        let s = &t.settings;
+        match self.0 {
+            Id::Max => {
+                let ceiling = t.ceiling();
+                if v < 1 || v as u32 > ceiling {
+                    if sys::net_ratelimit() {
+                        pr_warn!(
+                            "max {} rejected: allowed 1..{} ({}% of {} MiB lowmem at {} bytes per entry; see max_lowmem_percent)\n",
+                            v,
+                            ceiling,
+                            s.max_lowmem_percent(),
+                            s.lowmem_kib >> 10,
+                            t.table.object_size()
+                        );
+                    }
+                    return Err(EINVAL);
+                }
+                s.set_max(v as u32);
+                Ok(())
+            }
+            Id::MaxLowmemPercent => {
+                if v < 1 || v as u32 > MAX_LOWMEM_PERCENT {
+                    return Err(EINVAL);
+                }
+                let ceiling =
+                    limits::max_ceiling(s.lowmem_kib, t.table.object_size(), v as u32);
+                if ceiling < s.max() {
+                    if sys::net_ratelimit() {
+                        pr_warn!(
+                            "max_lowmem_percent {} rejected: its ceiling {} is below max {}\n",
+                            v,
+                            ceiling,
+                            s.max()
+                        );
+                    }
+                    return Err(EINVAL);
+                }
+                s.max_lowmem_percent.store(v as u32, Ordering::Relaxed);
+                Ok(())
+            }
+            Id::Buckets => {
+                if v < limits::MIN_BUCKETS as i32 || v as u32 > limits::MAX_BUCKETS {
+                    return Err(EINVAL);
+                }
+                t.table.resize(v as u32)
+            }
+            Id::Timeout(i) => {
+                let most = i32::MAX as u32 / sys::hz();
+                if v < 1 || v as u32 > most {
+                    return Err(EINVAL);
+                }
+                s.timeouts[i].store(v as u32, Ordering::Relaxed);
+                Ok(())
+            }
+            Id::LogInvalid => flag(&s.log_invalid, v),
+            Id::DropInvalid => flag(&s.drop_invalid, v),
+            Id::MaxCeiling | Id::Count | Id::EntrySize | Id::MemoryBytes => Err(EPERM),
+        }
+    }
+}
+
+static KNOBS: [(&CStr, K, bool); 21] = [
+    (c"max", K(Id::Max), true),
+    (c"max_lowmem_percent", K(Id::MaxLowmemPercent), true),
+    (c"max_ceiling", K(Id::MaxCeiling), false),
+    (c"buckets", K(Id::Buckets), true),
+    (c"count", K(Id::Count), false),
+    (c"entry_size", K(Id::EntrySize), false),
+    (c"memory_bytes", K(Id::MemoryBytes), false),
+    (c"tcp_timeout_syn_sent", K(Id::Timeout(1)), true),
+    (c"tcp_timeout_syn_recv", K(Id::Timeout(2)), true),
+    (c"tcp_timeout_established", K(Id::Timeout(3)), true),
+    (c"tcp_timeout_fin_wait", K(Id::Timeout(4)), true),
+    (c"tcp_timeout_close_wait", K(Id::Timeout(5)), true),
+    (c"tcp_timeout_last_ack", K(Id::Timeout(6)), true),
+    (c"tcp_timeout_time_wait", K(Id::Timeout(7)), true),
+    (c"tcp_timeout_close", K(Id::Timeout(8)), true),
+    (c"udp_timeout", K(Id::Timeout(T_UDP)), true),
+    (c"udp_timeout_stream", K(Id::Timeout(T_UDP_STREAM)), true),
+    (c"icmp_timeout", K(Id::Timeout(T_ICMP)), true),
+    (c"generic_timeout", K(Id::Timeout(T_GENERIC)), true),
+    (c"log_invalid", K(Id::LogInvalid), true),
+    (c"drop_invalid", K(Id::DropInvalid), true),
+];
+
+/// The sysctl entries.
+pub(crate) fn specs() -> Result<KVec<KnobSpec>> {
+    let mut v = KVec::with_capacity(KNOBS.len(), GFP_KERNEL)?;
+    for (name, k, writable) in KNOBS.iter() {
+        v.push(
+            KnobSpec {
+                name,
+                knob: k,
+                writable: *writable,
+            },
+            GFP_KERNEL,
+        )?;
+    }
+    Ok(v)
+}

@@ -1,0 +1,293 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * rconntrack C glue.
+ *
+ * Rust cannot call static inline functions or macros, and the 7.3 bindings
+ * crate does not describe the netfilter structures.  This file wraps exactly
+ * those, one line each where possible, and holds the few C objects whose
+ * layout only C knows (nf_hook_ops, pernet_operations).  It contains no
+ * logic: every decision is made by the Rust code in kernel_ext/.
+ */
+
+#include <linux/cpumask.h>
+#include <linux/highmem.h>
+#include <linux/jiffies.h>
+#include <linux/netfilter.h>
+#include <linux/percpu.h>
+#include <linux/proc_fs.h>
+#include <linux/rcupdate.h>
+#include <linux/seq_file.h>
+#include <linux/siphash.h>
+#include <linux/skbuff.h>
+#include <linux/slab.h>
+#include <linux/spinlock.h>
+#include <linux/string.h>
+#include <linux/vmalloc.h>
+#include <linux/workqueue.h>
+#include <net/net_namespace.h>
+#include <net/netns/generic.h>
+
+#include "rconntrack_glue.h"
+
+/* --- netfilter hooks --- */
+
+static unsigned int rct_hook(void *priv, struct sk_buff *skb,
+			     const struct nf_hook_state *state)
+{
+	return rct_rust_hook(priv, skb, state->net, state->hook, state->pf);
+}
+
+struct nf_hook_ops *rct_nf_ops_alloc(unsigned int n)
+{
+	return kcalloc(n, sizeof(struct nf_hook_ops), GFP_KERNEL);
+}
+
+void rct_nf_ops_set(struct nf_hook_ops *ops, unsigned int i, u8 pf,
+			     unsigned int hooknum, int priority)
+{
+	ops[i].hook = rct_hook;
+	ops[i].pf = pf;
+	ops[i].hooknum = hooknum;
+	ops[i].priority = priority;
+}
+
+int rct_nf_register(struct net *net, const struct nf_hook_ops *ops,
+			     unsigned int n)
+{
+	return nf_register_net_hooks(net, ops, n);
+}
+
+void rct_nf_unregister(struct net *net, const struct nf_hook_ops *ops,
+				unsigned int n)
+{
+	nf_unregister_net_hooks(net, ops, n);
+}
+
+/* --- network namespaces --- */
+
+static unsigned int rct_net_id __read_mostly;
+
+static int rct_net_init(struct net *net)
+{
+	return rct_rust_net_init(net);
+}
+
+static void rct_net_exit(struct net *net)
+{
+	rct_rust_net_exit(net);
+}
+
+static struct pernet_operations rct_net_ops = {
+	.init = rct_net_init,
+	.exit = rct_net_exit,
+	.id = &rct_net_id,
+	.size = sizeof(void *),
+};
+
+int rct_pernet_register(void)
+{
+	return register_pernet_subsys(&rct_net_ops);
+}
+
+void rct_pernet_unregister(void)
+{
+	unregister_pernet_subsys(&rct_net_ops);
+}
+
+void **rct_net_slot(struct net *net)
+{
+	return net_generic(net, rct_net_id);
+}
+
+bool rct_net_is_init(const struct net *net)
+{
+	return net_eq(net, &init_net);
+}
+
+unsigned int rct_net_inum(const struct net *net)
+{
+	return net->ns.inum;
+}
+
+/* --- procfs --- */
+
+int rct_proc_create(struct net *net, const char *name, bool stat,
+			     int (*show)(struct seq_file *, void *))
+{
+	struct proc_dir_entry *parent = stat ? net->proc_net_stat : net->proc_net;
+
+	return proc_create_net_single(name, 0444, parent, show, NULL) ? 0 : -ENOMEM;
+}
+
+void rct_proc_remove(struct net *net, const char *name, bool stat)
+{
+	remove_proc_entry(name, stat ? net->proc_net_stat : net->proc_net);
+}
+
+struct net *rct_seq_net(struct seq_file *m)
+{
+	return seq_file_single_net(m);
+}
+
+/* --- sk_buff --- */
+
+unsigned int rct_skb_len(const struct sk_buff *skb)
+{
+	return skb->len;
+}
+
+int rct_skb_network_offset(const struct sk_buff *skb)
+{
+	return skb_network_offset(skb);
+}
+
+bool rct_skb_copy(const struct sk_buff *skb, int offset, int len,
+			   void *buf)
+{
+	const void *p = skb_header_pointer(skb, offset, len, buf);
+
+	if (p && p != buf)
+		memcpy(buf, p, len);
+	return p;
+}
+
+/* --- memory --- */
+
+struct kmem_cache *rct_cache_create(const char *name,
+					     unsigned int size,
+					     unsigned int align)
+{
+	return kmem_cache_create(name, size, align, 0, NULL);
+}
+
+unsigned int rct_cache_object_size(struct kmem_cache *c)
+{
+	return kmem_cache_size(c);
+}
+
+void *rct_cache_alloc(struct kmem_cache *c, gfp_t gfp)
+{
+	return kmem_cache_alloc(c, gfp);
+}
+
+void *rct_kvcalloc(size_t n, size_t size)
+{
+	return kvcalloc(n, size, GFP_KERNEL);
+}
+
+unsigned long rct_totalram_pages(void)
+{
+	return totalram_pages();
+}
+
+unsigned long rct_totalhigh_pages(void)
+{
+	return totalhigh_pages();
+}
+
+unsigned long rct_free_lowmem_pages(void)
+{
+	return global_zone_page_state(NR_FREE_PAGES) - nr_free_highpages();
+}
+
+unsigned int rct_page_shift(void)
+{
+	return PAGE_SHIFT;
+}
+
+/* --- per-CPU counters --- */
+
+void __percpu *rct_percpu_alloc(size_t size)
+{
+	return __alloc_percpu(size, sizeof(unsigned long));
+}
+
+void rct_percpu_inc(void __percpu *p, unsigned int idx)
+{
+	this_cpu_inc(*((unsigned int __percpu *)p + idx));
+}
+
+unsigned int rct_percpu_read(void __percpu *p, int cpu,
+				      unsigned int idx)
+{
+	return per_cpu_ptr((unsigned int __percpu *)p, cpu)[idx];
+}
+
+int rct_cpu_next(int cpu)
+{
+	return cpumask_next(cpu, cpu_possible_mask);
+}
+
+unsigned int rct_nr_cpu_ids(void)
+{
+	return nr_cpu_ids;
+}
+
+u32 rct_hsiphash(const void *data, size_t len, const hsiphash_key_t *key)
+{
+	return hsiphash(data, len, key);
+}
+
+/* --- locks, time --- */
+
+void rct_spin_init(spinlock_t *l)
+{
+	spin_lock_init(l);
+}
+
+void rct_spin_lock_bh(spinlock_t *l)
+{
+	spin_lock_bh(l);
+}
+
+void rct_spin_unlock_bh(spinlock_t *l)
+{
+	spin_unlock_bh(l);
+}
+
+void rct_spin_lock_nested(spinlock_t *l)
+{
+	spin_lock_nested(l, SINGLE_DEPTH_NESTING);
+}
+
+void rct_spin_lock_nest_lock(spinlock_t *l, spinlock_t *outer)
+{
+	spin_lock_nest_lock(l, outer);
+}
+
+void rct_spin_unlock(spinlock_t *l)
+{
+	spin_unlock(l);
+}
+
+unsigned long rct_jiffies(void)
+{
+	return jiffies;
+}
+
+unsigned int rct_hz(void)
+{
+	return HZ;
+}
+
+void rct_cond_resched(void)
+{
+	cond_resched();
+}
+
+/* --- delayed work --- */
+
+void rct_dwork_init(struct delayed_work *dw)
+{
+	INIT_DELAYED_WORK(dw, rct_rust_work);
+}
+
+void rct_dwork_queue(struct delayed_work *dw, unsigned long delay)
+{
+	queue_delayed_work(system_power_efficient_wq, dw, delay);
+}
+
+void rct_dwork_cancel_sync(struct delayed_work *dw)
+{
+	cancel_delayed_work_sync(dw);
+}

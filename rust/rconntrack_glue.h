@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Functions of rconntrack_glue.c called from Rust (declared again in
+ * kernel_ext/glue.rs), and the Rust functions it calls.
+ */
+#ifndef RCONNTRACK_GLUE_H
+#define RCONNTRACK_GLUE_H
+
+#include <linux/gfp_types.h>
+#include <linux/siphash.h>
+#include <linux/spinlock_types.h>
+#include <linux/types.h>
+
+struct delayed_work;
+struct kmem_cache;
+struct net;
+struct nf_hook_ops;
+struct seq_file;
+struct sk_buff;
+struct work_struct;
+
+/* Implemented in Rust. */
+unsigned int rct_rust_hook(void *priv, struct sk_buff *skb, struct net *net, unsigned int hooknum, u8 pf);
+int rct_rust_net_init(struct net *net);
+void rct_rust_net_exit(struct net *net);
+void rct_rust_work(struct work_struct *work);
+
+/* Glue. */
+struct nf_hook_ops *rct_nf_ops_alloc(unsigned int n);
+void rct_nf_ops_set(struct nf_hook_ops *ops, unsigned int i, u8 pf, unsigned int hooknum, int priority);
+int rct_nf_register(struct net *net, const struct nf_hook_ops *ops, unsigned int n);
+void rct_nf_unregister(struct net *net, const struct nf_hook_ops *ops, unsigned int n);
+int rct_pernet_register(void);
+void rct_pernet_unregister(void);
+void **rct_net_slot(struct net *net);
+bool rct_net_is_init(const struct net *net);
+unsigned int rct_net_inum(const struct net *net);
+int rct_proc_create(struct net *net, const char *name, bool stat, int (*show)(struct seq_file *, void *));
+void rct_proc_remove(struct net *net, const char *name, bool stat);
+struct net *rct_seq_net(struct seq_file *m);
+unsigned int rct_skb_len(const struct sk_buff *skb);
+int rct_skb_network_offset(const struct sk_buff *skb);
+bool rct_skb_copy(const struct sk_buff *skb, int offset, int len, void *buf);
+struct kmem_cache *rct_cache_create(const char *name, unsigned int size, unsigned int align);
+unsigned int rct_cache_object_size(struct kmem_cache *c);
+void *rct_cache_alloc(struct kmem_cache *c, gfp_t gfp);
+void *rct_kvcalloc(size_t n, size_t size);
+unsigned long rct_totalram_pages(void);
+unsigned long rct_totalhigh_pages(void);
+unsigned long rct_free_lowmem_pages(void);
+unsigned int rct_page_shift(void);
+void __percpu *rct_percpu_alloc(size_t size);
+void rct_percpu_inc(void __percpu *p, unsigned int idx);
+unsigned int rct_percpu_read(void __percpu *p, int cpu, unsigned int idx);
+int rct_cpu_next(int cpu);
+unsigned int rct_nr_cpu_ids(void);
+u32 rct_hsiphash(const void *data, size_t len, const hsiphash_key_t *key);
+void rct_spin_init(spinlock_t *l);
+void rct_spin_lock_bh(spinlock_t *l);
+void rct_spin_unlock_bh(spinlock_t *l);
+void rct_spin_lock_nested(spinlock_t *l);
+void rct_spin_lock_nest_lock(spinlock_t *l, spinlock_t *outer);
+void rct_spin_unlock(spinlock_t *l);
+unsigned long rct_jiffies(void);
+unsigned int rct_hz(void);
+void rct_cond_resched(void);
+void rct_dwork_init(struct delayed_work *dw);
+void rct_dwork_queue(struct delayed_work *dw, unsigned long delay);
+void rct_dwork_cancel_sync(struct delayed_work *dw);
+
+#endif /* RCONNTRACK_GLUE_H */
