@@ -11,8 +11,8 @@ x86_64) darch=amd64 ;;
 i386) darch=i386 ;;
 *) die "unknown arch $arch" ;;
 esac
-PKGS="busybox-static bash iproute2 nftables libc-bin"
-hash=$( { echo "$PKGS $darch"; cat "$0"; } | sha256sum | cut -c1-12)
+PKGS="busybox-static bash coreutils iproute2 nftables libc-bin"
+hash=$( { echo "$PKGS $darch"; cat "$0" "$RCT_ROOT/qemu/init"; } | sha256sum | cut -c1-12)
 out=$CACHE/rootfs/$arch-$hash.cpio.gz
 if [ -f "$out" ]; then
 	echo "$out"
@@ -34,7 +34,7 @@ apt-get -q "${APTO[@]}" update >/dev/null
 deps=$(apt-cache "${APTO[@]}" depends --recurse --no-recommends --no-suggests \
 	--no-conflicts --no-breaks --no-replaces --no-enhances --no-pre-depends $PKGS |
 	grep -v '^ ' | grep -v '^<' | sed "s/:$darch\$//" | sort -u |
-	grep -vE '^(debconf|perl-base|debianutils|dpkg|tar|coreutils|base-files|init-system-helpers|libcap2-bin|libpam.*|libselinux1|libaudit.*|libsemanage.*|libdb5\.3|iproute2-doc|cdebconf|gcc-12-base|libgcc-s1|mawk|sensible-utils)$' || true)
+	grep -vE '^(debconf|perl-base|debianutils|dpkg|tar|base-files|init-system-helpers|libcap2-bin|libpam.*|libaudit.*|libsemanage.*|libdb5\.3|iproute2-doc|cdebconf|gcc-12-base|libgcc-s1|mawk|sensible-utils)$' || true)
 (cd "$a/debs" && rm -f ./*.deb && apt-get -q "${APTO[@]}" download $deps libgcc-s1 gcc-12-base >/dev/null)
 
 root=$(mktemp -d)

@@ -11,6 +11,7 @@
 
 #include <linux/cpumask.h>
 #include <linux/highmem.h>
+#include <linux/mm.h>
 #include <linux/jiffies.h>
 #include <linux/netfilter.h>
 #include <linux/percpu.h>
@@ -187,7 +188,10 @@ unsigned long rct_totalhigh_pages(void)
 
 unsigned long rct_free_lowmem_pages(void)
 {
-	return global_zone_page_state(NR_FREE_PAGES) - nr_free_highpages();
+	struct sysinfo i;
+
+	si_meminfo(&i);
+	return i.freeram - i.freehigh;
 }
 
 unsigned int rct_page_shift(void)
