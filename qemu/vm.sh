@@ -51,7 +51,13 @@ cp "$ksrc"/tools/testing/selftests/kselftest/{runner.sh,ktap_helpers.sh,prefix.p
 	"$run/ov/kselftest/kselftest/"
 mkdir -p "$run/ov/kselftest/rconntrack"
 cp -a "$RCT_ROOT"/selftests/. "$run/ov/kselftest/rconntrack/"
-for t in $(sed -n 's/^TEST_PROGS *[+:]*= *//p' "$RCT_ROOT/selftests/Makefile"); do
+# The packet crafting helper, static, for the guest's architecture.
+cflags=(-static -O2 -Wall -Wextra)
+[ "$arch" = i386 ] && cflags+=(-m32)
+gcc "${cflags[@]}" -o "$run/ov/kselftest/rconntrack/rct_pkt" "$RCT_ROOT/selftests/rct_pkt.c" ||
+	die "cannot build selftests/rct_pkt.c for $arch"
+progs=$(sed -e ':a' -e '/\\$/N; s/\\\n//; ta' "$RCT_ROOT/selftests/Makefile" | sed -n 's/^TEST_PROGS *:= *//p')
+for t in $progs; do
 	echo "rconntrack:$t"
 done > "$run/ov/kselftest/kselftest-list.txt"
 cp "$RCT_ROOT/qemu/guest-job.sh" "$run/ov/rct/job.sh"

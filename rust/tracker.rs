@@ -390,8 +390,11 @@ impl Tracker {
             });
             drop(g);
             scanned += 64;
-            if next == 0 || scanned >= n {
+            if next == 0 {
                 break true;
+            }
+            if scanned >= n {
+                break false;
             }
             if sys::time_after_eq(sys::jiffies(), start.wrapping_add(budget)) {
                 break false;

@@ -121,3 +121,65 @@ rct_stat() {
 rct_sysctl() {
 	cat "/proc/sys/net/rconntrack/$1"
 }
+
+# rct_setup_pair: namespaces $A and $B joined by veth va/vb, with
+# 10.0.0.1/24 + fd00::1/64 in A and 10.0.0.2/24 + fd00::2/64 in B.
+rct_setup_pair() {
+	setup_ns A B || return 1
+	ip link add va netns "$A" address 02:00:00:00:00:01 type veth \
+		peer name vb netns "$B" address 02:00:00:00:00:02 || return 1
+	ip -n "$A" addr add 10.0.0.1/24 dev va
+	ip -n "$B" addr add 10.0.0.2/24 dev vb
+	ip -n "$A" addr add fd00::1/64 dev va nodad
+	ip -n "$B" addr add fd00::2/64 dev vb nodad
+	ip -n "$A" link set va up
+	ip -n "$B" link set vb up
+}
+
+# rct_entries NS: the namespace's /proc/net/rconntrack.
+rct_entries() {
+	ip netns exec "$1" cat /proc/net/rconntrack
+}
+
+# rct_count NS: the namespace's entry count.
+rct_count() {
+	ip netns exec "$1" cat /proc/sys/net/rconntrack/count
+}
+
+# rct_tcp_state NS PORT: TCP state of the entry with dport=PORT (original).
+rct_tcp_state() {
+	rct_entries "$1" | awk -v p="dport=$2" '$3 == "tcp" { for (i = 1; i <= NF; i++) if ($i == p) { print $6; exit } }'
+}
+
+# rct_pktgen_start NS DEV DST DSTMAC [RATE_PPS] [SRC_RANGE]: floods new UDP
+# flows (random source ports and addresses) from DEV in NS until
+# rct_pktgen_stop. Returns non-zero if pktgen is unavailable.
+rct_pktgen_start() {
+	local ns=$1 dev=$2 dst=$3 mac=$4 rate=${5:-20000} srcs=${6:-10.0.1.1-10.0.1.254}
+	modprobe pktgen 2>/dev/null || [ -d /sys/module/pktgen ] || return 1
+	ip netns exec "$ns" test -d /proc/net/pktgen || return 1
+	ip netns exec "$ns" sh -c "
+		echo rem_device_all > /proc/net/pktgen/kpktgend_0
+		echo 'add_device $dev' > /proc/net/pktgen/kpktgend_0
+		for c in 'count 0' 'clone_skb 0' 'pkt_size 64' 'dst $dst' 'dst_mac $mac' \
+			'src_min ${srcs%-*}' 'src_max ${srcs#*-}' 'udp_src_min 1024' \
+			'udp_src_max 65000' 'udp_dst_min 9' 'udp_dst_max 9' \
+			'flag UDPSRC_RND' 'flag IPSRC_RND' 'ratep $rate'; do
+			echo \"\$c\" > /proc/net/pktgen/$dev || exit 1
+		done" || return 1
+	ip netns exec "$ns" sh -c 'echo start > /proc/net/pktgen/pgctrl' 2>/dev/null &
+	RCT_PKTGEN_NS=$ns
+	sleep 0.5
+}
+
+rct_pktgen_stop() {
+	[ -n "${RCT_PKTGEN_NS:-}" ] || return 0
+	ip netns exec "$RCT_PKTGEN_NS" sh -c 'echo stop > /proc/net/pktgen/pgctrl'
+	wait 2>/dev/null
+	RCT_PKTGEN_NS=
+}
+
+# rct_pktgen_sent NS DEV: packets pktgen sent from DEV.
+rct_pktgen_sent() {
+	ip netns exec "$1" cat "/proc/net/pktgen/$2" | sed -n 's/.*pkts-sofar: \([0-9]*\).*/\1/p'
+}

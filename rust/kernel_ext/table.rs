@@ -545,8 +545,8 @@ impl Table {
     }
 
     /// Visits the entries (once each, by their original node) of up to
-    /// `count` buckets starting at `start`, wrapping around. Returns the
-    /// next bucket to visit.
+    /// `count` buckets from `start`, stopping at the end of the array.
+    /// Returns the next bucket to visit, or 0 once the end was reached.
     pub(crate) fn scan<'g>(
         &self,
         _g: &'g rcu::Guard,
@@ -555,8 +555,9 @@ impl Table {
         mut f: impl FnMut(&'g Entry),
     ) -> u32 {
         let b = self.buckets();
-        let mut i = if start >= b.n { 0 } else { start };
-        for _ in 0..count.min(b.n) {
+        let start = if start >= b.n { 0 } else { start };
+        let end = start.saturating_add(count).min(b.n);
+        for i in start..end {
             let mut v = b.head(i).load(Ordering::Acquire);
             while !is_nulls(v) {
                 // SAFETY: read from a chain under the RCU guard `_g`.
@@ -566,12 +567,12 @@ impl Table {
                 }
                 v = e.nodes[d].next.load(Ordering::Acquire);
             }
-            i += 1;
-            if i >= b.n {
-                i = 0;
-            }
         }
-        i
+        if end >= b.n {
+            0
+        } else {
+            end
+        }
     }
 
     /// Rehashes every entry into `n` buckets under all stripe locks.
@@ -621,12 +622,11 @@ impl Drop for Table {
         let mut next = 0;
         loop {
             let g = rcu::read_lock();
-            let n = self.buckets().n;
             next = self.scan(&g, next, 256, |e| {
                 self.remove(e);
             });
             drop(g);
-            if next == 0 || n == 0 {
+            if next == 0 {
                 break;
             }
             sys::cond_resched();

@@ -1,0 +1,49 @@
+# SPDX-License-Identifier: GPL-2.0
+# rconntrack: out-of-tree Rust connection tracker, its kernel patches, and
+# the QEMU harness that builds and tests both.
+#
+#   make run     boot the x86_64 guest with rconntrack tracking real traffic
+#   make check   host tests, lints, kselftests on x86_64 and i386 guests
+#   make bench   benchmarks (ratios vs nf_conntrack and no tracking)
+#
+# Everything is set up on first use (make deps) and cached in
+# $${XDG_CACHE_HOME:-~/.cache}/rconntrack.
+
+ARCHES ?= x86_64 i386
+Q := qemu
+
+.PHONY: all deps kernel module host-test run shell check bench clean help
+
+all: module
+
+help:
+	@sed -n 's/^#   //p' Makefile
+
+deps:
+	$(Q)/deps.sh
+
+kernel: deps
+	@for a in $(ARCHES); do $(Q)/kernel.sh $$a || exit 1; done
+
+module: deps
+	@for a in $(ARCHES); do $(Q)/module.sh $$a || exit 1; done
+
+host-test:
+	cd rust/host && cargo test
+
+run: deps
+	@if [ -t 0 ]; then $(Q)/vm.sh x86_64 shell; else $(Q)/vm.sh x86_64 run; fi
+
+shell: deps
+	$(Q)/vm.sh $(or $(ARCH),x86_64) shell
+
+# make check [ARCHES=x86_64] [RCT_TESTS="load.sh proto.sh"]
+check:
+	ARCHES="$(ARCHES)" $(Q)/check.sh
+
+bench: deps
+	$(Q)/vm.sh $(or $(ARCH),x86_64) bench
+
+clean:
+	rm -rf rust/host/target
+	rm -rf $${XDG_CACHE_HOME:-$$HOME/.cache}/rconntrack/module $${XDG_CACHE_HOME:-$$HOME/.cache}/rconntrack/run

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# Everything `make check` runs: host unit tests, lints (clippy, rustfmt,
+# rustdoc, checkpatch, patches apply), then the kselftests in an x86_64 and
+# an i386 guest. Ends with one line: "N passed, N failed, N skipped".
+set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+ARCHES=${ARCHES:-x86_64 i386}
+pass=0 fail=0 skip=0
+result() { # NAME RC
+	if [ "$2" = 0 ]; then
+		pass=$((pass + 1)); echo "ok - $1"
+	else
+		fail=$((fail + 1)); echo "not ok - $1"
+	fi
+}
+start=$(date +%s)
+"$RCT_ROOT/qemu/deps.sh" || die "dependencies"
+
+# Host unit tests of the pure logic.
+out=$(cd "$RCT_ROOT/rust/host" && cargo test --quiet 2>&1)
+rc=$?
+echo "$out" | grep -E '^test result' | head -n 1
+p=$(echo "$out" | sed -n 's/^test result: .* \([0-9]*\) passed; \([0-9]*\) failed.*/\1 \2/p' | head -n 1)
+pass=$((pass + ${p% *}))
+fail=$((fail + ${p#* }))
+[ $rc = 0 ] || { echo "$out" | tail -n 30; [ "${p#* }" != 0 ] || fail=$((fail + 1)); }
+
+# Patches: apply to pristine 7.3.4 in order, checkpatch --strict clean.
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+ksrc=${KSRC:-$CACHE/src/linux-$KVER}
+rc=0
+for p in $(grep -v '^#' "$RCT_ROOT/patches/series"); do
+	files=$(grep -E '^\+\+\+ b/' "$RCT_ROOT/patches/$p" | sed 's|^+++ b/||')
+	for f in $files; do
+		[ -f "$ksrc/$f" ] && mkdir -p "$tmp/$(dirname "$f")" && [ ! -f "$tmp/$f" ] && cp "$ksrc/$f" "$tmp/$f"
+	done
+	patch -d "$tmp" -p1 -s --dry-run < "$RCT_ROOT/patches/$p" > /dev/null &&
+		patch -d "$tmp" -p1 -s < "$RCT_ROOT/patches/$p" > /dev/null || { echo "$p does not apply"; rc=1; }
+	cp=$(perl "$ksrc/scripts/checkpatch.pl" --strict --no-tree -q "$RCT_ROOT/patches/$p" 2>&1)
+	if [ -n "$cp" ]; then echo "$cp" | head -n 20; rc=1; fi
+done
+result "patches apply in order and are checkpatch --strict clean" $rc
+
+for arch in $ARCHES; do
+	# Build warnings, clippy, rustfmt and rustdoc for the module.
+	"$RCT_ROOT/qemu/kernel.sh" "$arch" > /dev/null || { result "$arch kernel build" 1; continue; }
+	out=$("$RCT_ROOT/qemu/module.sh" "$arch" CLIPPY=1 W=1 2>&1 >/dev/null)
+	rc=$?
+	warn=$(echo "$out" | grep -E '^(warning|error)|warning:|error:' | grep -v '^make' || true)
+	[ -z "$warn" ] || { echo "$warn" | head -n 30; rc=1; }
+	result "$arch module builds with CLIPPY=1 W=1, no warnings" $rc
+	if [ "$arch" = x86_64 ]; then
+		out=$("$RCT_ROOT/qemu/module.sh" "$arch" rustfmtcheck 2>&1 >/dev/null)
+		rc=$?
+		[ $rc = 0 ] || echo "$out" | tail -n 30
+		result "rustfmtcheck" $rc
+	fi
+	# The guest run: kselftests (and KUnit through load.sh).
+	if "$RCT_ROOT/qemu/vm.sh" "$arch" check ${RCT_TESTS:-}; then :; fi
+	if [ -f "$CACHE/results/$arch" ]; then
+		read -r p f s < "$CACHE/results/$arch"
+		pass=$((pass + p)) fail=$((fail + f)) skip=$((skip + s))
+		rm -f "$CACHE/results/$arch"
+	else
+		result "$arch guest run" 1
+	fi
+done
+echo "check took $(( $(date +%s) - start ))s"
+echo "$pass passed, $fail failed, $skip skipped"
+[ $fail = 0 ]

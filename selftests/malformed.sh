@@ -1,0 +1,256 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Malformed packets are counted as invalid once and never create an entry;
+# with drop_invalid=1 they are dropped.
+#
+# Topology: namespaces A and B joined by a veth pair (fixed MACs, IPv4 and
+# IPv6).  rct_pkt (rct_pkt.c) writes crafted frames on A's end with an
+# AF_PACKET socket: valid IP headers, broken transport headers, so B's IP
+# stack hands them to PRE_ROUTING.  All checks look at B.
+#
+# For each malformed kind, IPv4 and IPv6: N packets, B's `invalid` grows by
+# exactly N, no entry is created.  B answers a SYN+FIN (well-formed headers)
+# with a RST that no entry covers; B's own LOCAL_OUT counts that one as
+# invalid too (as nf_conntrack does), so each RST B sent (Tcp OutRsts) is
+# added to the expected count.
+#
+# Controls (the packets really reach the hook, so the checks can fail):
+# valid SYNs and datagrams create one entry each and nothing invalid.
+#
+# drop_invalid: only 0 and 1 are accepted, only from the initial netns; at 1
+# malformed packets are still counted but dropped at PRE_ROUTING: B's UDP
+# (InErrors) and TCP (OutRsts) never see them, while valid traffic still
+# creates entries.  drop_invalid is set back to 0 on exit.
+
+source "$(dirname "$0")/lib.sh"
+rct_require_root
+rct_require_cmd ip
+
+PKT=$(dirname "$0")/rct_pkt
+[ -x "$PKT" ] || { echo "# SKIP: $PKT missing (build rct_pkt.c)"; exit $ksft_skip; }
+
+N=5
+NCTL=3
+MAC_A=02:00:00:0a:00:01
+MAC_B=02:00:00:0a:00:02
+A4=10.10.0.1
+A4_2=10.10.0.3
+B4=10.10.0.2
+A6=2001:db8:10::1
+A6_2=2001:db8:10::3
+B6=2001:db8:10::2
+DROP=/proc/sys/net/rconntrack/drop_invalid
+MALFORMED="tcp-trunc tcp-doff-short tcp-doff-long tcp-synfin udp-badlen udp-shortlen frag frag-offset"
+
+loaded_here=0
+cleanup() {
+	[ -e $DROP ] && echo 0 > $DROP
+	cleanup_all_ns
+	[ $loaded_here = 1 ] && rct_unload
+}
+trap cleanup EXIT
+
+[ -d /sys/module/rconntrack ] || loaded_here=1
+rct_load || { rct_fail "insmod"; exit $ksft_fail; }
+
+setup_ns A B || { rct_fail "netns setup"; exit $ksft_fail; }
+ip link add va netns "$A" type veth peer name vb netns "$B"
+ip -n "$A" link set dev va address $MAC_A
+ip -n "$B" link set dev vb address $MAC_B
+ip -n "$A" addr add $A4/24 dev va
+ip -n "$A" addr add $A4_2/24 dev va
+ip -n "$B" addr add $B4/24 dev vb
+ip -n "$A" addr add $A6/64 dev va nodad
+ip -n "$A" addr add $A6_2/64 dev va nodad
+ip -n "$B" addr add $B6/64 dev vb nodad
+ip -n "$A" link set va up
+ip -n "$B" link set vb up
+link_up() { ip -n "$B" link show vb | grep -q LOWER_UP; }
+busywait 5000 link_up || { rct_fail "veth did not come up"; exit $ksft_fail; }
+
+# snmp NS PROTO FIELD: a counter of /proc/net/snmp (Ip, Tcp, Udp...).
+snmp() {
+	local v
+	v=$(ip netns exec "$1" awk -v p="$2:" -v f="$3" '
+		$1 == p {
+			if (!c) {
+				for (i = 2; i <= NF; i++)
+					if ($i == f)
+						c = i
+				next
+			}
+			print $c
+			exit
+		}' /proc/net/snmp)
+	echo "${v:-0}"
+}
+
+# snmp6 NS FIELD: a counter of /proc/net/snmp6.
+snmp6() {
+	local v
+	v=$(ip netns exec "$1" awk -v f="$2" '$1 == f { print $2 }' /proc/net/snmp6)
+	echo "${v:-0}"
+}
+
+# snap: B's counters now, in S_INV S_NEW S_CNT S_RST S_UDPERR4 S_UDPERR6
+# S_IN4 S_IN6.
+snap() {
+	S_INV=$(rct_stat invalid "$B")
+	S_NEW=$(rct_stat new "$B")
+	S_CNT=$(rct_count "$B")
+	S_RST=$(snmp "$B" Tcp OutRsts)
+	S_UDPERR4=$(snmp "$B" Udp InErrors)
+	S_UDPERR6=$(snmp6 "$B" Udp6InErrors)
+	S_IN4=$(snmp "$B" Ip InReceives)
+	S_IN6=$(snmp6 "$B" Ip6InReceives)
+}
+
+# send FAMILY KIND N [SRC]: N packets of KIND from A to B.
+send() {
+	local src dst
+
+	if [ "$1" = 4 ]; then
+		src=${4:-$A4} dst=$B4
+	else
+		src=${4:-$A6} dst=$B6
+	fi
+	ip netns exec "$A" "$PKT" va $MAC_B "$src" "$dst" "$2" "$3"
+}
+
+# grown STAT BASE N: B's STAT is at least BASE + N.
+grown() {
+	[ $(($(rct_stat "$1" "$B") - $2)) -ge "$3" ]
+}
+
+# run_kind FAMILY KIND N [SRC]: send, wait for B to process, set D_* (the
+# growth of each snap counter).  WAIT_FOR (invalid or new) is the counter
+# that must grow by N before the last sample.
+run_kind() {
+	local inv new cnt rst ue4 ue6 in4 in6 base
+
+	snap
+	inv=$S_INV new=$S_NEW cnt=$S_CNT rst=$S_RST
+	ue4=$S_UDPERR4 ue6=$S_UDPERR6 in4=$S_IN4 in6=$S_IN6
+	send "$@" || { rct_fail "IPv$1 $2: rct_pkt failed"; return 1; }
+	if [ "$WAIT_FOR" = new ]; then base=$new; else base=$inv; fi
+	busywait 3000 grown "$WAIT_FOR" "$base" "$3"
+	# Anything more (a second count, an answer from B) shows up by now.
+	sleep 0.3
+	snap
+	D_INV=$((S_INV - inv)) D_NEW=$((S_NEW - new)) D_CNT=$((S_CNT - cnt))
+	D_RST=$((S_RST - rst))
+	D_UDPERR4=$((S_UDPERR4 - ue4)) D_UDPERR6=$((S_UDPERR6 - ue6))
+	D_IN4=$((S_IN4 - in4)) D_IN6=$((S_IN6 - in6))
+}
+
+rct_stat invalid "$B" > /dev/null || { rct_fail "no invalid column in /proc/net/stat/rconntrack"; exit $ksft_fail; }
+[ "$(rct_count "$B")" = 0 ] || rct_log "B starts with $(rct_count "$B") entries"
+
+# 1. Malformed packets: counted once, no entry (drop_invalid=0).
+echo 0 > $DROP || rct_fail "drop_invalid=0"
+WAIT_FOR=invalid
+for fam in 4 6; do
+	for kind in $MALFORMED; do
+		run_kind $fam $kind $N || continue
+		exp=$((N + D_RST))
+		what="IPv$fam $kind x$N: invalid +$D_INV (want $exp), new +$D_NEW, count +$D_CNT (want 0)"
+		[ $D_RST -gt 0 ] && what="$what ($D_RST RSTs from B)"
+		if [ $D_INV -eq $exp ] && [ $D_NEW -eq 0 ] && [ $D_CNT -eq 0 ]; then
+			rct_pass "$what"
+		else
+			rct_fail "$what"
+		fi
+		# Accepted: B's UDP saw them (what drop_invalid=1 must prevent).
+		if [ $kind = udp-badlen ]; then
+			eval "ue=\$D_UDPERR$fam"
+			rct_check "IPv$fam $kind accepted: B's UDP InErrors +$ue (want $N)" [ "$ue" -eq $N ]
+		fi
+	done
+done
+
+# 2. Controls: the same path with valid packets creates entries.  (TCP last:
+# B's RST closes those entries, which expire after 10 s.)
+WAIT_FOR=new
+for kind in udp tcp-syn; do
+	for fam in 4 6; do
+		run_kind $fam $kind $NCTL || continue
+		what="IPv$fam $kind x$NCTL (control): count +$D_CNT, new +$D_NEW (want $NCTL), invalid +$D_INV (want 0)"
+		if [ $D_CNT -eq $NCTL ] && [ $D_NEW -eq $NCTL ] && [ $D_INV -eq 0 ]; then
+			rct_pass "$what"
+		else
+			rct_fail "$what"
+		fi
+	done
+done
+
+# 3. drop_invalid.
+# write_drop VALUE [NS]: write VALUE to drop_invalid (from NS); its status.
+write_drop() {
+	if [ -n "$2" ]; then
+		ip netns exec "$2" sh -c "echo $1 > $DROP" 2> /dev/null
+	else
+		( echo "$1" > $DROP ) 2> /dev/null
+	fi
+}
+
+# reject DESC VALUE [NS]: writing VALUE (from NS) fails, the value stays.
+reject() {
+	local old new
+
+	old=$(cat $DROP)
+	if write_drop "$2" "$3"; then
+		new=$(cat $DROP)
+		rct_fail "$1: write of $2 succeeded (value $old -> $new)"
+		[ "$new" = "$old" ] || echo "$old" > $DROP
+	else
+		new=$(cat $DROP)
+		rct_check "$1: write of $2 fails, value stays $old ($new)" [ "$new" = "$old" ]
+	fi
+}
+
+reject "drop_invalid rejects 2" 2
+reject "drop_invalid is read-only in a child netns" 1 "$B"
+rct_check "drop_invalid=1" write_drop 1
+rct_check "drop_invalid reads 1 (in B too: global)" \
+	[ "$(cat $DROP)-$(ip netns exec "$B" cat $DROP)" = 1-1 ]
+reject "drop_invalid rejects 2" 2
+reject "drop_invalid is read-only in a child netns" 0 "$B"
+
+WAIT_FOR=invalid
+for fam in 4 6; do
+	run_kind $fam udp-badlen $N || continue
+	eval "ue=\$D_UDPERR$fam in=\$D_IN$fam"
+	what="drop_invalid=1: IPv$fam udp-badlen x$N: received $in, invalid +$D_INV (want $N), new +$D_NEW, count +$D_CNT, UDP InErrors +$ue (want 0: dropped)"
+	if [ $in -ge $N ] && [ $D_INV -eq $N ] && [ $D_NEW -eq 0 ] && [ $D_CNT -le 0 ] && [ $ue -eq 0 ]; then
+		rct_pass "$what"
+	else
+		rct_fail "$what"
+	fi
+done
+# A SYN+FIN is dropped before TCP: no RST, so counted exactly once.
+run_kind 4 tcp-synfin $N && {
+	what="drop_invalid=1: IPv4 tcp-synfin x$N: invalid +$D_INV (want $N), new +$D_NEW, RSTs from B $D_RST (want 0: dropped)"
+	if [ $D_INV -eq $N ] && [ $D_NEW -eq 0 ] && [ $D_CNT -le 0 ] && [ $D_RST -eq 0 ]; then
+		rct_pass "$what"
+	else
+		rct_fail "$what"
+	fi
+}
+# Valid packets still pass (new source addresses: new flows).
+WAIT_FOR=new
+for fam in 4 6; do
+	if [ $fam = 4 ]; then src=$A4_2; else src=$A6_2; fi
+	run_kind $fam udp $NCTL "$src" || continue
+	what="drop_invalid=1: IPv$fam udp x$NCTL (control): new +$D_NEW (want $NCTL), invalid +$D_INV (want 0)"
+	if [ $D_NEW -eq $NCTL ] && [ $D_INV -eq 0 ]; then
+		rct_pass "$what"
+	else
+		rct_fail "$what"
+	fi
+done
+
+rct_check "drop_invalid=0" write_drop 0
+rct_check "drop_invalid reads 0" [ "$(cat $DROP)" = 0 ]
+
+exit $RCT_RET
