@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 # Everything `make check` runs: host unit tests, lints (clippy, rustfmt,
-# rustdoc, checkpatch, patches apply), then the kselftests in an x86_64 and
+# checkpatch, patches apply), then the kselftests in an x86_64 and
 # an i386 guest. Ends with one line: "N passed, N failed, N skipped".
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -52,10 +52,13 @@ for arch in $ARCHES; do
 	[ -z "$warn" ] || { echo "$warn" | head -n 30; rc=1; }
 	result "$arch module builds with CLIPPY=1 W=1, no warnings" $rc
 	if [ "$arch" = x86_64 ]; then
-		out=$("$RCT_ROOT/qemu/module.sh" "$arch" rustfmtcheck 2>&1 >/dev/null)
+		# rustfmtcheck, with the kernel's rustfmt configuration.
+		out=$(cd "$RCT_ROOT" && rustfmt --edition 2021 --check \
+			--config-path "$CACHE/src/linux-$KVER-rct/.rustfmt.toml" \
+			$(find rust -name '*.rs' -not -path '*/target/*') 2>&1)
 		rc=$?
-		[ $rc = 0 ] || echo "$out" | tail -n 30
-		result "rustfmtcheck" $rc
+		[ $rc = 0 ] || echo "$out" | head -n 30
+		result "rustfmt --check (kernel rustfmt.toml)" $rc
 	fi
 	# The guest run: kselftests (and KUnit through load.sh).
 	if "$RCT_ROOT/qemu/vm.sh" "$arch" check ${RCT_TESTS:-}; then :; fi

@@ -11,7 +11,7 @@ x86_64) darch=amd64 ;;
 i386) darch=i386 ;;
 *) die "unknown arch $arch" ;;
 esac
-PKGS="busybox-static bash coreutils iproute2 nftables libc-bin"
+PKGS="busybox-static bash coreutils iproute2 nftables socat libc-bin"
 hash=$( { echo "$PKGS $darch"; cat "$0" "$RCT_ROOT/qemu/init"; } | sha256sum | cut -c1-12)
 out=$CACHE/rootfs/$arch-$hash.cpio.gz
 if [ -f "$out" ]; then

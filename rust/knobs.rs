@@ -188,8 +188,7 @@ impl Knob for K {
                 if v < 1 || v as u32 > MAX_LOWMEM_PERCENT {
                     return Err(EINVAL);
                 }
-                let ceiling =
-                    limits::max_ceiling(s.lowmem_kib, t.table.object_size(), v as u32);
+                let ceiling = limits::max_ceiling(s.lowmem_kib, t.table.object_size(), v as u32);
                 if ceiling < s.max() {
                     if sys::net_ratelimit() {
                         pr_warn!(

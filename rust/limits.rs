@@ -110,7 +110,10 @@ mod tests {
         assert!(c as u64 * 128 <= kib as u64 * 1024 / 10);
         assert_eq!(max_ceiling(kib, 0, 10), 0);
         assert_eq!(max_ceiling(u32::MAX, 1, 100), i32::MAX as u32);
-        assert_eq!(max_ceiling(kib, 96, 10), (kib as u64 / 100 * 10 * 1024 / 96) as u32);
+        assert_eq!(
+            max_ceiling(kib, 96, 10),
+            (kib as u64 / 100 * 10 * 1024 / 96) as u32
+        );
         assert_eq!(default_max(13968, c), 13968);
         assert_eq!(default_max(13968, 100), 100);
     }

@@ -304,9 +304,8 @@ impl Tracker {
             return Verdict::Accept;
         }
         let st = proto::initial_status(t, flags);
-        let expires = now.wrapping_add(
-            self.timeout_jiffies(proto::timeout_kind(t.l4, t.is_icmp(), st)),
-        );
+        let expires =
+            now.wrapping_add(self.timeout_jiffies(proto::timeout_kind(t.l4, t.is_icmp(), st)));
         let max = self.settings.max();
         let mut new = self.table.alloc(&ns.shared, *t, st, expires, max);
         if let Err(AllocError::Full) = new {

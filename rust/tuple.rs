@@ -93,7 +93,7 @@ impl Tuple {
                 other => other,
             };
             t.src_id = self.src_id;
-            t.dst_id = ((inv as u16) << 8) | (self.dst_id & 0xff);
+            t.dst_id = (u16::from(inv) << 8) | (self.dst_id & 0xff);
         }
         t
     }
@@ -130,8 +130,8 @@ impl Tuple {
                 self.dst[4 * i + 3],
             ]);
         }
-        w[8] = ((self.src_id as u32) << 16) | self.dst_id as u32;
-        w[9] = ((self.l3 as u32) << 8) | self.l4 as u32;
+        w[8] = (u32::from(self.src_id) << 16) | u32::from(self.dst_id);
+        w[9] = (u32::from(self.l3) << 8) | u32::from(self.l4);
         w
     }
 }
@@ -383,7 +383,7 @@ fn parse_l4(r: &impl PacketReader, mut t: Tuple, off: usize, end: usize) -> Pars
                 _ => return Parsed::Ignore,
             }
             t.src_id = be16(&ih, 4);
-            t.dst_id = ((ih[0] as u16) << 8) | ih[1] as u16;
+            t.dst_id = (u16::from(ih[0]) << 8) | u16::from(ih[1]);
             Parsed::Track(t, 0)
         }
         _ => Parsed::Track(t, 0),

@@ -167,7 +167,8 @@ rct_pktgen_start() {
 			'flag UDPSRC_RND' 'flag IPSRC_RND' 'ratep $rate'; do
 			echo \"\$c\" > /proc/net/pktgen/$dev || exit 1
 		done" || return 1
-	ip netns exec "$ns" sh -c 'echo start > /proc/net/pktgen/pgctrl' 2>/dev/null &
+	ip netns exec "$ns" sh -c 'echo start > /proc/net/pktgen/pgctrl' > /dev/null 2>&1 &
+	RCT_PKTGEN_PID=$!
 	RCT_PKTGEN_NS=$ns
 	sleep 0.5
 }
@@ -175,11 +176,23 @@ rct_pktgen_start() {
 rct_pktgen_stop() {
 	[ -n "${RCT_PKTGEN_NS:-}" ] || return 0
 	ip netns exec "$RCT_PKTGEN_NS" sh -c 'echo stop > /proc/net/pktgen/pgctrl'
-	wait 2>/dev/null
+	wait "$RCT_PKTGEN_PID" 2>/dev/null
 	RCT_PKTGEN_NS=
 }
 
 # rct_pktgen_sent NS DEV: packets pktgen sent from DEV.
 rct_pktgen_sent() {
 	ip netns exec "$1" cat "/proc/net/pktgen/$2" | sed -n 's/.*pkts-sofar: \([0-9]*\).*/\1/p'
+}
+
+# rct_tcp_open SRV_NS DST PORT CLI_NS SECONDS FILE: a TCP connection from
+# CLI_NS to DST:PORT in SRV_NS, held open for SECONDS; what the caller
+# writes to fd 5 arrives in FILE. Background processes keep no descriptor
+# of the caller's output, so the kselftest runner does not wait for them.
+rct_tcp_open() {
+	local srv=$1 dst=$2 port=$3 cli=$4 secs=$5 file=$6
+	: > "$file"
+	{ sleep "$secs" | ip netns exec "$srv" nc -l -p "$port" > "$file"; } > /dev/null 2>&1 < /dev/null &
+	sleep 0.5
+	exec 5> >(ip netns exec "$cli" nc "$dst" "$port" > /dev/null 2>&1)
 }

@@ -44,8 +44,11 @@ DROP=/proc/sys/net/rconntrack/drop_invalid
 MALFORMED="tcp-trunc tcp-doff-short tcp-doff-long tcp-synfin udp-badlen udp-shortlen frag frag-offset"
 
 loaded_here=0
+T=/proc/sys/net/rconntrack
 cleanup() {
 	[ -e $DROP ] && echo 0 > $DROP
+	[ -n "${old_close:-}" ] && echo "$old_close" > $T/tcp_timeout_close
+	[ -n "${old_udp:-}" ] && echo "$old_udp" > $T/udp_timeout
 	cleanup_all_ns
 	[ $loaded_here = 1 ] && rct_unload
 }
@@ -53,6 +56,10 @@ trap cleanup EXIT
 
 [ -d /sys/module/rconntrack ] || loaded_here=1
 rct_load || { rct_fail "insmod"; exit $ksft_fail; }
+# Control entries must not expire while the counts are compared.
+old_close=$(cat $T/tcp_timeout_close) old_udp=$(cat $T/udp_timeout)
+echo 600 > $T/tcp_timeout_close
+echo 600 > $T/udp_timeout
 
 setup_ns A B || { rct_fail "netns setup"; exit $ksft_fail; }
 ip link add va netns "$A" type veth peer name vb netns "$B"

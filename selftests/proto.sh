@@ -4,7 +4,7 @@
 # netns isolation: an entry in one namespace is invisible in another.
 source "$(dirname "$0")/lib.sh"
 rct_require_root
-rct_require_cmd ip nc ping
+rct_require_cmd ip nc ping socat
 trap cleanup_all_ns EXIT
 rct_load
 rct_setup_pair || { rct_fail "setup"; exit $ksft_fail; }
@@ -15,12 +15,12 @@ entry() { # NS PATTERN
 
 # UDP: request from A:4000 to B:5353, then the reply B:5353 -> A:4000.
 f0=$(rct_stat found "$A")
-echo query | ip netns exec "$A" nc -u -w 1 -p 4000 10.0.0.2 5353
+echo query | ip netns exec "$A" socat -u - UDP4-SENDTO:10.0.0.2:5353,sourceport=4000
 e=$(entry "$A" '^ipv4 +2 udp +17 .*sport=4000 dport=5353 ')
 if echo "$e" | grep -q UNREPLIED; then rct_pass "UDP request: entry UNREPLIED"; else rct_fail "UDP request entry: '$e'"; fi
 t=$(echo "$e" | awk '{print $5}')
 rct_check "UDP unreplied timeout ($t s) within udp_timeout" [ "${t:-999}" -le "$(rct_sysctl udp_timeout)" ]
-echo reply | ip netns exec "$B" nc -u -w 1 -p 5353 10.0.0.1 4000
+echo reply | ip netns exec "$B" socat -u - UDP4-SENDTO:10.0.0.1:4000,sourceport=5353
 e=$(entry "$A" '^ipv4 +2 udp +17 .*sport=4000 dport=5353 ')
 n=$(entry "$A" 'udp' | wc -l)
 if [ -n "$e" ] && ! echo "$e" | grep -q UNREPLIED && [ "$n" = 1 ]; then
@@ -32,7 +32,7 @@ f1=$(rct_stat found "$A")
 rct_check "reply counted as found ($f0 -> $f1)" [ "$f1" -gt "$f0" ]
 t=$(echo "$e" | awk '{print $5}')
 rct_check "UDP replied timeout ($t s) beyond udp_timeout" [ "${t:-0}" -gt "$(rct_sysctl udp_timeout)" ]
-echo again | ip netns exec "$A" nc -u -w 1 -p 4000 10.0.0.2 5353
+echo again | ip netns exec "$A" socat -u - UDP4-SENDTO:10.0.0.2:5353,sourceport=4000
 if entry "$A" 'sport=4000 dport=5353 ' | grep -q ASSURED; then
 	rct_pass "UDP traffic both ways: ASSURED"
 else

@@ -22,10 +22,10 @@ run_family() { # DST PORT LABEL
 	local dst=$1 port=$2 fam=$3
 	# Handshake and data: a connection held open by a sleeping writer.
 	# The server's stdin stays open (busybox nc closes on stdin EOF).
-	sleep 6 | ip netns exec "$B" nc -l -p "$port" > /tmp/rct_srv_$port &
+	{ sleep 6 | ip netns exec "$B" nc -l -p "$port" > /tmp/rct_srv_$port; } > /dev/null 2>&1 &
 	local srv=$!
 	sleep 0.5
-	(echo "hello-$fam"; sleep 3; echo "bye-$fam") | ip netns exec "$A" nc "$dst" "$port" &
+	(echo "hello-$fam"; sleep 3; echo "bye-$fam") | ip netns exec "$A" nc "$dst" "$port" > /dev/null 2>&1 &
 	local cli=$!
 	expect_state "$A" "$port" ESTABLISHED "$fam client side after handshake"
 	expect_state "$B" "$port" ESTABLISHED "$fam server side after handshake"
@@ -60,7 +60,7 @@ run_family fd00::2 8090 ipv6
 
 # SYN_SENT: a SYN to an address that never answers (static neighbour).
 ip -n "$A" neigh add 10.0.0.3 lladdr 02:00:00:00:00:99 dev va
-ip netns exec "$A" nc -w 1 10.0.0.3 7070 < /dev/null 2>/dev/null &
+ip netns exec "$A" nc -w 1 10.0.0.3 7070 < /dev/null > /dev/null 2>&1 &
 expect_state "$A" 7070 SYN_SENT "unanswered SYN"
 if rct_entries "$A" | grep "dport=7070 " | grep -q UNREPLIED; then
 	rct_pass "unanswered SYN is UNREPLIED"

@@ -7,8 +7,8 @@
 //! value: rustc's `-Zregparm=3` does not pass those like C does
 //! (rust-lang/rust#145694).
 
-use kernel::ffi::{c_char, c_int, c_uint, c_ulong, c_void};
 use kernel::bindings;
+use kernel::ffi::{c_char, c_int, c_uint, c_ulong, c_void};
 
 /// `struct nf_hook_ops`, whose layout only C knows.
 #[repr(C)]
@@ -24,8 +24,18 @@ pub(crate) type ShowFn = unsafe extern "C" fn(*mut bindings::seq_file, *mut c_vo
 #[allow(improper_ctypes)]
 unsafe extern "C" {
     pub(crate) fn rct_nf_ops_alloc(n: c_uint) -> *mut NfHookOps;
-    pub(crate) fn rct_nf_ops_set(ops: *mut NfHookOps, i: c_uint, pf: u8, hooknum: c_uint, prio: c_int);
-    pub(crate) fn rct_nf_register(net: *mut bindings::net, ops: *const NfHookOps, n: c_uint) -> c_int;
+    pub(crate) fn rct_nf_ops_set(
+        ops: *mut NfHookOps,
+        i: c_uint,
+        pf: u8,
+        hooknum: c_uint,
+        prio: c_int,
+    );
+    pub(crate) fn rct_nf_register(
+        net: *mut bindings::net,
+        ops: *const NfHookOps,
+        n: c_uint,
+    ) -> c_int;
     pub(crate) fn rct_nf_unregister(net: *mut bindings::net, ops: *const NfHookOps, n: c_uint);
 
     pub(crate) fn rct_pernet_register() -> c_int;
@@ -34,17 +44,34 @@ unsafe extern "C" {
     pub(crate) fn rct_net_is_init(net: *const bindings::net) -> bool;
     pub(crate) fn rct_net_inum(net: *const bindings::net) -> c_uint;
 
-    pub(crate) fn rct_proc_create(net: *mut bindings::net, name: *const c_char, stat: bool, show: ShowFn) -> c_int;
+    pub(crate) fn rct_proc_create(
+        net: *mut bindings::net,
+        name: *const c_char,
+        stat: bool,
+        show: ShowFn,
+    ) -> c_int;
     pub(crate) fn rct_proc_remove(net: *mut bindings::net, name: *const c_char, stat: bool);
     pub(crate) fn rct_seq_net(m: *mut bindings::seq_file) -> *mut bindings::net;
 
     pub(crate) fn rct_skb_len(skb: *const bindings::sk_buff) -> c_uint;
     pub(crate) fn rct_skb_network_offset(skb: *const bindings::sk_buff) -> c_int;
-    pub(crate) fn rct_skb_copy(skb: *const bindings::sk_buff, off: c_int, len: c_int, buf: *mut c_void) -> bool;
+    pub(crate) fn rct_skb_copy(
+        skb: *const bindings::sk_buff,
+        off: c_int,
+        len: c_int,
+        buf: *mut c_void,
+    ) -> bool;
 
-    pub(crate) fn rct_cache_create(name: *const c_char, size: c_uint, align: c_uint) -> *mut bindings::kmem_cache;
+    pub(crate) fn rct_cache_create(
+        name: *const c_char,
+        size: c_uint,
+        align: c_uint,
+    ) -> *mut bindings::kmem_cache;
     pub(crate) fn rct_cache_object_size(c: *mut bindings::kmem_cache) -> c_uint;
-    pub(crate) fn rct_cache_alloc(c: *mut bindings::kmem_cache, gfp: bindings::gfp_t) -> *mut c_void;
+    pub(crate) fn rct_cache_alloc(
+        c: *mut bindings::kmem_cache,
+        gfp: bindings::gfp_t,
+    ) -> *mut c_void;
     pub(crate) fn rct_kvcalloc(n: usize, size: usize) -> *mut c_void;
     pub(crate) fn rct_totalram_pages() -> c_ulong;
     pub(crate) fn rct_totalhigh_pages() -> c_ulong;
@@ -57,18 +84,25 @@ unsafe extern "C" {
     pub(crate) fn rct_cpu_next(cpu: c_int) -> c_int;
     pub(crate) fn rct_nr_cpu_ids() -> c_uint;
 
-    pub(crate) fn rct_hsiphash(data: *const c_void, len: usize, key: *const bindings::hsiphash_key_t) -> u32;
+    pub(crate) fn rct_hsiphash(
+        data: *const c_void,
+        len: usize,
+        key: *const bindings::hsiphash_key_t,
+    ) -> u32;
     pub(crate) fn rct_spin_init(l: *mut bindings::spinlock_t);
     pub(crate) fn rct_spin_lock_bh(l: *mut bindings::spinlock_t);
     pub(crate) fn rct_spin_unlock_bh(l: *mut bindings::spinlock_t);
     pub(crate) fn rct_spin_lock_nested(l: *mut bindings::spinlock_t);
-    pub(crate) fn rct_spin_lock_nest_lock(l: *mut bindings::spinlock_t, outer: *mut bindings::spinlock_t);
+    pub(crate) fn rct_spin_lock_nest_lock(
+        l: *mut bindings::spinlock_t,
+        outer: *mut bindings::spinlock_t,
+    );
     pub(crate) fn rct_spin_unlock(l: *mut bindings::spinlock_t);
     pub(crate) fn rct_jiffies() -> c_ulong;
     pub(crate) fn rct_hz() -> c_uint;
     pub(crate) fn rct_cond_resched();
 
     pub(crate) fn rct_dwork_init(dw: *mut bindings::delayed_work);
-    pub(crate) fn rct_dwork_queue(dw: *mut bindings::delayed_work, delay: c_ulong);
+    pub(crate) fn rct_dwork_queue(dw: *mut bindings::delayed_work, delay: usize);
     pub(crate) fn rct_dwork_cancel_sync(dw: *mut bindings::delayed_work);
 }

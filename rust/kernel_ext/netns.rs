@@ -173,7 +173,7 @@ impl Registration {
     /// Schedules the work item after `delay` jiffies.
     fn queue_work(&self, delay: usize) {
         // SAFETY: initialised work item in a stable allocation.
-        unsafe { glue::rct_dwork_queue(self.work.get(), delay as _) };
+        unsafe { glue::rct_dwork_queue(self.work.get(), delay) };
     }
 
     fn clear() {
@@ -261,7 +261,13 @@ extern "C" fn rct_rust_net_exit(net: *mut bindings::net) {
     let n = Net(nn, core::marker::PhantomData);
     // SAFETY: registered in `rct_rust_net_init()`; unregistering waits for
     // running hooks (synchronize_net).
-    unsafe { glue::rct_nf_unregister(net, OPS.load(Ordering::Acquire), NOPS.load(Ordering::Acquire)) };
+    unsafe {
+        glue::rct_nf_unregister(
+            net,
+            OPS.load(Ordering::Acquire),
+            NOPS.load(Ordering::Acquire),
+        )
+    };
     // SAFETY: the slot holds the `KBox<NetState>` set in init (or null if
     // init failed); no hook can read it any more.
     let raw = unsafe {
@@ -292,7 +298,7 @@ extern "C" fn rct_rust_work(work: *mut bindings::work_struct) {
     // allowed and handled by that cancel.
     unsafe {
         let dw = kernel::container_of!(work, bindings::delayed_work, work);
-        glue::rct_dwork_queue(dw, delay as _);
+        glue::rct_dwork_queue(dw, delay);
     }
 }
 

@@ -46,10 +46,16 @@ fn show(m: *mut bindings::seq_file, kind: ProcKind) -> c_int {
     0
 }
 
+/// # Safety
+///
+/// Called by the seq_file core with a valid `m`.
 unsafe extern "C" fn show_table(m: *mut bindings::seq_file, _v: *mut c_void) -> c_int {
     show(m, ProcKind::Table)
 }
 
+/// # Safety
+///
+/// Called by the seq_file core with a valid `m`.
 unsafe extern "C" fn show_stat(m: *mut bindings::seq_file, _v: *mut c_void) -> c_int {
     show(m, ProcKind::Stat)
 }
@@ -85,7 +91,8 @@ impl ProcEntry {
         };
         // SAFETY: live net; static name; `f` matches the seq_file show
         // signature.
-        let ret = unsafe { glue::rct_proc_create(net.as_ptr(), Self::name(kind).as_char_ptr(), stat, f) };
+        let ret =
+            unsafe { glue::rct_proc_create(net.as_ptr(), Self::name(kind).as_char_ptr(), stat, f) };
         if ret < 0 {
             return Err(Error::from_errno(ret));
         }

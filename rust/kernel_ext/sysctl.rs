@@ -32,6 +32,12 @@ pub(crate) struct KnobSpec {
     pub(crate) writable: bool,
 }
 
+/// The `proc_handler` of every entry.
+///
+/// # Safety
+///
+/// Called by the sysctl core for an entry built by [`SysctlTable::register`],
+/// with the core's valid buffer, length and position pointers.
 unsafe extern "C" fn handler(
     table: *const bindings::ctl_table,
     write: c_int,
@@ -106,7 +112,9 @@ impl SysctlTable {
             table.push(
                 bindings::ctl_table {
                     procname: k.name.as_char_ptr(),
-                    data: (r as *const &'static dyn Knob).cast_mut().cast(),
+                    data: core::ptr::from_ref::<&'static dyn Knob>(r)
+                        .cast_mut()
+                        .cast(),
                     maxlen: core::mem::size_of::<c_int>() as c_int,
                     mode: if writable { 0o644 } else { 0o444 },
                     proc_handler: Some(handler),

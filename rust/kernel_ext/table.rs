@@ -52,7 +52,7 @@ fn nulls_bucket(v: usize) -> u32 {
 
 /// `reciprocal_scale()`: maps a hash onto `n` buckets without division.
 fn scale(hash: u32, n: u32) -> u32 {
-    ((hash as u64 * n as u64) >> 32) as u32
+    ((u64::from(hash) * u64::from(n)) >> 32) as u32
 }
 
 #[repr(C)]
@@ -106,7 +106,7 @@ impl Entry {
     }
 
     fn node_value(&self, d: usize) -> usize {
-        (&self.nodes[d] as *const Node as usize) | (d << 1)
+        (core::ptr::from_ref::<Node>(&self.nodes[d]) as usize) | (d << 1)
     }
 }
 
@@ -175,6 +175,12 @@ impl Drop for Buckets {
 /// The entry cache, shared with the RCU free callback.
 static CACHE: AtomicPtr<bindings::kmem_cache> = AtomicPtr::new(core::ptr::null_mut());
 
+/// RCU callback freeing a removed entry.
+///
+/// # Safety
+///
+/// `head` must be the `rcu` field of an entry handed to `call_rcu()` by
+/// [`Table::remove`].
 unsafe extern "C" fn free_rcu(head: *mut bindings::callback_head) {
     // SAFETY: `head` is the `rcu` field of an entry passed to `call_rcu()`
     // by `Table::remove()`; the entry is unlinked and a grace period has
@@ -360,7 +366,11 @@ impl Table {
                 // SAFETY: read from a chain under the RCU guard `_g`.
                 let (e, d) = unsafe { entry_of::<'g>(v) };
                 if e.belongs_to(net) {
-                    let hit = if d == 0 { e.tuple == *t } else { e.tuple == inv };
+                    let hit = if d == 0 {
+                        e.tuple == *t
+                    } else {
+                        e.tuple == inv
+                    };
                     if hit {
                         let dir = if d == 0 { Dir::Original } else { Dir::Reply };
                         return Some(Found { entry: e, dir });
@@ -465,8 +475,8 @@ impl Table {
                     v = x.nodes[d].next.load(Ordering::Relaxed);
                 }
             }
-            for d in 0..2 {
-                let head = b.head(idx[d]);
+            for (d, &i) in idx.iter().enumerate() {
+                let head = b.head(i);
                 e.nodes[d]
                     .next
                     .store(head.load(Ordering::Relaxed), Ordering::Relaxed);
@@ -505,7 +515,10 @@ impl Table {
         if e.is_dead() {
             return false;
         }
-        let h = [self.hash(&e.owner, &e.tuple), self.hash(&e.owner, &e.tuple.invert())];
+        let h = [
+            self.hash(&e.owner, &e.tuple),
+            self.hash(&e.owner, &e.tuple.invert()),
+        ];
         loop {
             let seq = self.gen.load(Ordering::Acquire);
             let _rcu = rcu::read_lock();
