@@ -56,6 +56,7 @@ int rct_cpu_next(int cpu);
 unsigned int rct_nr_cpu_ids(void);
 u32 rct_hsiphash(const void *data, size_t len, const hsiphash_key_t *key);
 void rct_spin_init(spinlock_t *l);
+void rct_spin_init_outer(spinlock_t *l);
 void rct_spin_lock_bh(spinlock_t *l);
 void rct_spin_unlock_bh(spinlock_t *l);
 void rct_spin_lock_nested(spinlock_t *l);

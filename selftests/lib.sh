@@ -43,6 +43,8 @@ rct_now_ms() {
 }
 
 # busywait TIMEOUT_MS CMD...: retry CMD until it succeeds or time runs out.
+# CMD is re-run each time: pass a function or `eval '...'`, not a `[`
+# whose $(...) arguments were expanded once by the caller.
 busywait() {
 	local timeout=$1; shift
 	local start

@@ -53,7 +53,7 @@ if ! rct_pktgen_start "$A" va 10.0.0.2 02:00:00:00:00:02 "${RCT_FLOOD_PPS:-50000
 	exit $ksft_skip
 fi
 t0=$(rct_now_ms)
-busywait "${RCT_FILL_MS:-300000}" [ "$(rct_count "$B")" -ge "$ceiling" ]
+busywait "${RCT_FILL_MS:-300000}" eval '[ "$(rct_count "$B")" -ge "$ceiling" ]'
 full_ms=$(( $(rct_now_ms) - t0 ))
 sleep 3
 reached=$(rct_count "$B")

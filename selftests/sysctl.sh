@@ -44,7 +44,7 @@ good_write() { # FILE VALUE
 
 ceiling=$(cat $D/max_ceiling)
 rct_check "max_ceiling ($ceiling) >= max ($(cat $D/max))" [ "$ceiling" -ge "$(cat $D/max)" ]
-common_bad=(-1 -2147483648 4294967296 18446744073709551616 abc 0x 12abc "$long" "")
+common_bad=(-1 -2147483648 4294967296 18446744073709551616 abc 0x 12abc "$long" " ")
 for f in max buckets max_lowmem_percent $(cd $D && ls | grep timeout); do
 	for v in "${common_bad[@]}" 0; do bad_write "$D/$f" "$v"; done
 done

@@ -22,7 +22,7 @@ rct_check "max reads back 100" [ "$(rct_sysctl max)" = 100 ]
 rct_tcp_open "$B" 10.0.0.2 8080 "$A" 60 /tmp/rct_full_srv
 echo before >&5
 busywait 5000 grep -q before /tmp/rct_full_srv || rct_fail "connection before flood"
-busywait 5000 [ "$(rct_tcp_state "$A" 8080)" = ESTABLISHED ] || rct_fail "not established"
+busywait 5000 eval '[ "$(rct_tcp_state "$A" 8080)" = ESTABLISHED ]' || rct_fail "not established"
 
 s() { rct_stat "$1" "$A"; }
 new0=$(s new) drop0=$(s drop) ed0=$(s early_drop) af0=$(s alloc_failed) if0=$(s insert_failed)

@@ -10,7 +10,8 @@ rct_load
 rct_setup_pair || { rct_fail "setup"; exit $ksft_fail; }
 
 expect_state() { # NS PORT STATE DESC
-	if busywait 5000 [ "$(rct_tcp_state "$1" "$2")" = "$3" ]; then
+	local ns=$1 port=$2 want=$3
+	if busywait 5000 eval '[ "$(rct_tcp_state "$ns" "$port")" = "$want" ]'; then
 		rct_pass "$4: $3"
 	else
 		rct_fail "$4: expected $3, got '$(rct_tcp_state "$1" "$2")'"

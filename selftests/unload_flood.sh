@@ -21,7 +21,7 @@ fi
 ok=1
 for i in $(seq 1 20); do
 	rct_load || { rct_fail "insmod #$i under flood"; ok=0; break; }
-	busywait 5000 [ "$(rct_count "$B")" -gt 0 ] || { rct_fail "no entries under flood (#$i)"; ok=0; }
+	busywait 5000 eval '[ "$(rct_count "$B")" -gt 0 ]' || { rct_fail "no entries under flood (#$i)"; ok=0; }
 	rmmod rconntrack || { rct_fail "rmmod #$i under flood"; ok=0; break; }
 	if grep -q '^rconntrack ' /proc/slabinfo; then
 		rct_fail "cache left after unload #$i"

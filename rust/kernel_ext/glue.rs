@@ -90,6 +90,7 @@ unsafe extern "C" {
         key: *const bindings::hsiphash_key_t,
     ) -> u32;
     pub(crate) fn rct_spin_init(l: *mut bindings::spinlock_t);
+    pub(crate) fn rct_spin_init_outer(l: *mut bindings::spinlock_t);
     pub(crate) fn rct_spin_lock_bh(l: *mut bindings::spinlock_t);
     pub(crate) fn rct_spin_unlock_bh(l: *mut bindings::spinlock_t);
     pub(crate) fn rct_spin_lock_nested(l: *mut bindings::spinlock_t);

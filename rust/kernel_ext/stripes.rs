@@ -42,7 +42,7 @@ impl Stripes {
         }
         let outer = KBox::new(Opaque::uninit(), GFP_KERNEL)?;
         // SAFETY: as above, for the boxed lock.
-        unsafe { glue::rct_spin_init(outer.get()) };
+        unsafe { glue::rct_spin_init_outer(outer.get()) };
         // INVARIANT: all locks initialised above, allocations fixed.
         Ok(Self { locks, outer })
     }
