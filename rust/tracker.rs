@@ -350,22 +350,30 @@ impl Tracker {
         }
     }
 
-    /// Evicts one un-ASSURED (or expired) entry of this namespace from the
-    /// buckets around `t`'s.
+    /// Evicts one un-ASSURED (or expired) entry from the buckets around
+    /// `t`'s: one of this namespace if there is one (as nf_conntrack's
+    /// `early_drop`), else of any namespace. The limit is global, so without
+    /// the fallback a namespace that filled the table with unanswered flows
+    /// would lock every other namespace (loopback included) out of it.
     fn early_drop(&self, g: &rcu::Guard, ns: &NetState, t: &Tuple, now: usize) -> bool {
         let start = self.table.bucket_of(self.table.hash(&ns.shared, t));
-        let mut victim: Option<&Entry> = None;
+        let mut own: Option<&Entry> = None;
+        let mut other: Option<&Entry> = None;
         self.table.scan(g, start, EARLY_DROP_BUCKETS, |e| {
-            if victim.is_none()
-                && e.belongs_to(&ns.shared)
-                && !e.is_dead()
-                && (e.status.load(Ordering::Relaxed) & status::ASSURED == 0
-                    || Self::expired(e, now))
+            if own.is_some()
+                || e.is_dead()
+                || (e.status.load(Ordering::Relaxed) & status::ASSURED != 0
+                    && !Self::expired(e, now))
             {
-                victim = Some(e);
+                return;
+            }
+            if e.belongs_to(&ns.shared) {
+                own = Some(e);
+            } else if other.is_none() {
+                other = Some(e);
             }
         });
-        victim.is_some_and(|e| self.table.remove(e))
+        own.or(other).is_some_and(|e| self.table.remove(e))
     }
 
     /// One garbage-collection run; returns the delay to the next one.
