@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 # Everything `make check` runs: host unit tests, lints (clippy, rustfmt,
-# checkpatch, patches apply), then the kselftests in an x86_64 and
+# rustdoc, checkpatch, patches apply), then the kselftests in an x86_64 and
 # an i386 guest. Ends with one line: "N passed, N failed, N skipped".
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -59,6 +59,10 @@ for arch in $ARCHES; do
 		rc=$?
 		[ $rc = 0 ] || echo "$out" | head -n 30
 		result "rustfmt --check (kernel rustfmt.toml)" $rc
+		out=$("$RCT_ROOT/qemu/rustdoc.sh" "$arch" 2>&1)
+		rc=$?
+		[ $rc = 0 ] || echo "$out" | grep -v '^make' | tail -n 30
+		result "rustdoc of the module, warnings denied" $rc
 	fi
 	# The guest run: kselftests (and KUnit through load.sh).
 	if "$RCT_ROOT/qemu/vm.sh" "$arch" check ${RCT_TESTS:-}; then :; fi

@@ -181,7 +181,7 @@ fn tcp_index(flags: u8) -> usize {
     }
 }
 
-/// nf_conntrack's `tcp_conntracks` table, [dir][packet][state].
+/// nf_conntrack's `tcp_conntracks` table, indexed `[dir][packet][state]`.
 fn tcp_transition(dir: Dir, flags: u8, from: TcpState) -> Tr {
     use TcpState::*;
     use Tr::{Ignore as IG, Invalid as IV, To};
