@@ -94,9 +94,10 @@ if rct_dmesg_since | grep -qiE 'out of memory|oom-kill|page allocation failure';
 else
 	rct_pass "no OOM kill or allocation failure report"
 fi
-if ping -c 1 -W 2 127.0.0.1 > /dev/null; then
+if out=$(ping -c 3 -W 3 127.0.0.1 2>&1); then
 	rct_pass "loopback ping answers on a full table (evicting an unanswered flow)"
 else
+	echo "$out" | sed 's/^/#   /'
 	rct_fail "loopback ping: init ns early_drop $(rct_stat early_drop) drop $(rct_stat drop) alloc_failed $(rct_stat alloc_failed), count $(rct_count "$A")+$(rct_count "$B") of $(cat $D/max)"
 fi
 echo after >&5
