@@ -15,7 +15,7 @@
 # 3. The neighbour patches: bench_neigh.sh.
 source "$(dirname "$0")/lib.sh"
 COUNT=${COUNT:-100000}
-MAX=${MAX:-50000}
+MAX=${MAX:-300000}
 D=/proc/sys/net/rconntrack
 echo /usr/bin/modprobe > /proc/sys/kernel/modprobe
 
@@ -108,11 +108,12 @@ fill() { # MODE
 	busywait 600000 eval '[ "$(n)" -ge "$MAX" ]'
 	rct_pktgen_stop
 	lf1=$(lowfree)
-	local slab=$mode
-	[ $mode = nf_conntrack ] && slab=nf_conntrack
-	local objsize=$(awk -v s="$slab" '$1 == s { print $4 }' /proc/slabinfo)
-	printf 'memory %-12s entries=%s slab_bytes=%s lowfree_used_kib=%s fill_ms=%s\n' \
-		"$mode" "$(n)" "$objsize" "$((lf0 - lf1))" "$(( $(rct_now_ms) - t0 ))"
+	# The entry cache: object size, and the pages its slabs hold.
+	local objsize cache_kib
+	objsize=$(awk -v s="$mode" '$1 == s { print $4 }' /proc/slabinfo)
+	cache_kib=$(awk -v s="$mode" '$1 == s { print $15 * $6 * 4 }' /proc/slabinfo)
+	printf 'memory %-12s entries=%s object_bytes=%s cache_kib=%s lowfree_used_kib=%s fill_ms=%s\n' \
+		"$mode" "$(n)" "$objsize" "$cache_kib" "$((lf0 - lf1))" "$(( $(rct_now_ms) - t0 ))"
 	case $mode in
 	rconntrack) rmmod rconntrack ;;
 	nf_conntrack) ip netns exec "$B" nft delete table inet rctbench ;;
