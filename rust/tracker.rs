@@ -18,7 +18,7 @@ use crate::kernel_ext::procfs::{ProcEntry, ProcKind, SeqWriter};
 use crate::kernel_ext::skb::Skb;
 use crate::kernel_ext::sys;
 use crate::kernel_ext::sysctl::{KnobSpec, SysctlTable};
-use crate::kernel_ext::table::{Entry, InsertError, NetShared, Table};
+use crate::kernel_ext::table::{Entry, Found, InsertError, NetShared, Table};
 use crate::knobs::{self, Settings};
 use crate::proto::{self, status, Dir, TcpState, TimeoutKind};
 use crate::tuple::{self, Invalid, Parsed, Tuple, NFPROTO_IPV4, NFPROTO_IPV6};
@@ -232,15 +232,21 @@ impl Tracker {
         sys::secs_to_jiffies(self.settings.timeout(k))
     }
 
+    /// Looks `t` up in `ns`, counting search restarts.
+    fn lookup<'g>(&self, g: &'g rcu::Guard, ns: &NetState, t: &Tuple) -> Option<Found<'g>> {
+        let mut restarts = 0;
+        let found = self.table.lookup(g, &ns.shared, t, &mut restarts);
+        for _ in 0..restarts {
+            ns.inc(Stat::SearchRestart);
+        }
+        found
+    }
+
     /// PRE_ROUTING / LOCAL_OUT: update a known connection.
     fn track(&self, ns: &NetState, t: &Tuple, flags: u8) -> Verdict {
         let g = rcu::read_lock();
         let now = sys::jiffies();
-        let mut restarts = 0;
-        let found = self.table.lookup(&g, &ns.shared, t, &mut restarts);
-        for _ in 0..restarts {
-            ns.inc(Stat::SearchRestart);
-        }
+        let found = self.lookup(&g, ns, t);
         match found {
             Some(f) if !Self::expired(f.entry, now) => {
                 ns.inc(Stat::Found);
@@ -289,11 +295,7 @@ impl Tracker {
     fn confirm(&self, ns: &NetState, t: &Tuple, flags: u8) -> Verdict {
         let g = rcu::read_lock();
         let now = sys::jiffies();
-        let mut restarts = 0;
-        let found = self.table.lookup(&g, &ns.shared, t, &mut restarts);
-        for _ in 0..restarts {
-            ns.inc(Stat::SearchRestart);
-        }
+        let found = self.lookup(&g, ns, t);
         if let Some(f) = found {
             if !Self::expired(f.entry, now) {
                 return Verdict::Accept;

@@ -9,6 +9,7 @@ source "$(dirname "$0")/lib.sh"
 rct_require_root
 D=/proc/sys/net/rconntrack
 PCT=${RCT_LOWMEM_PCT:-1}
+trap '' PIPE
 cleanup() {
 	rct_pktgen_stop
 	kill %1 2>/dev/null

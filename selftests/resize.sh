@@ -8,12 +8,14 @@ source "$(dirname "$0")/lib.sh"
 rct_require_root
 rct_load
 D=/proc/sys/net/rconntrack
-old_b=$(cat $D/buckets) old_t=$(cat $D/udp_timeout)
+old_b=$(cat $D/buckets) old_t=$(cat $D/udp_timeout) old_i=$(cat $D/icmp_timeout)
+trap '' PIPE
 cleanup() {
 	rct_pktgen_stop
 	kill %1 %2 2>/dev/null
 	echo "$old_b" > $D/buckets
 	echo "$old_t" > $D/udp_timeout
+	echo "$old_i" > $D/icmp_timeout
 	cleanup_all_ns
 }
 trap cleanup EXIT
@@ -21,8 +23,9 @@ rct_setup_pair || { rct_fail "setup"; exit $ksft_fail; }
 ip -n "$B" route add 10.0.1.0/24 dev vb
 # No expiry during the test: count and listing must agree exactly.
 echo 600 > $D/udp_timeout
+echo 600 > $D/icmp_timeout
 
-rct_tcp_open "$B" 10.0.0.2 8080 "$A" 60 /tmp/rct_rs_srv
+rct_tcp_open "$B" 10.0.0.2 8080 "$A" 600 /tmp/rct_rs_srv
 echo start >&5
 busywait 5000 grep -q start /tmp/rct_rs_srv || rct_fail "TCP connection"
 (while true; do ip netns exec "$A" ping -c 1 -W 1 10.0.0.2; done) > /dev/null 2>&1 &

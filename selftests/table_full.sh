@@ -7,19 +7,23 @@ source "$(dirname "$0")/lib.sh"
 rct_require_root
 rct_require_cmd ip nc
 rct_load
-old_max=$(rct_sysctl max)
+old_max=$(rct_sysctl max) old_udp=$(rct_sysctl udp_timeout)
+trap '' PIPE
 restore() {
 	echo "$old_max" > /proc/sys/net/rconntrack/max
+	echo "$old_udp" > /proc/sys/net/rconntrack/udp_timeout
 	cleanup_all_ns
 	kill %1 %2 2>/dev/null
 }
 trap restore EXIT
 rct_setup_pair || { rct_fail "setup"; exit $ksft_fail; }
 echo 100 > /proc/sys/net/rconntrack/max
+# Nothing may expire during the count (GC removals are not counted).
+echo 600 > /proc/sys/net/rconntrack/udp_timeout
 rct_check "max reads back 100" [ "$(rct_sysctl max)" = 100 ]
 
 # An established, assured connection before the flood.
-rct_tcp_open "$B" 10.0.0.2 8080 "$A" 60 /tmp/rct_full_srv
+rct_tcp_open "$B" 10.0.0.2 8080 "$A" 600 /tmp/rct_full_srv
 echo before >&5
 busywait 5000 grep -q before /tmp/rct_full_srv || rct_fail "connection before flood"
 busywait 5000 eval '[ "$(rct_tcp_state "$A" 8080)" = ESTABLISHED ]' || rct_fail "not established"

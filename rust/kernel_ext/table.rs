@@ -245,6 +245,15 @@ pub(crate) enum InsertError {
     ChainTooLong,
 }
 
+/// The two buckets of an entry, locked (stripes released before the RCU
+/// read lock, by field order).
+struct Locked<'a> {
+    b: &'a Buckets,
+    idx: [u32; 2],
+    _g: super::stripes::StripeGuard<'a>,
+    _rcu: rcu::Guard,
+}
+
 /// The table.
 ///
 /// # Invariants
@@ -441,53 +450,66 @@ impl Table {
         })
     }
 
+    /// Locks the buckets of hashes `h` in the current array, retrying across
+    /// a concurrent resize (the generation must be even and unchanged once
+    /// the stripes are held; a resize holds them all).
+    fn lock_pair(&self, h: [u32; 2]) -> Locked<'_> {
+        loop {
+            let seq = self.gen.load(Ordering::Acquire);
+            let rcu = rcu::read_lock();
+            let b = self.buckets();
+            let idx = [scale(h[0], b.n), scale(h[1], b.n)];
+            let g = self
+                .stripes
+                .lock2(self.stripes.index(idx[0]), self.stripes.index(idx[1]));
+            if seq & 1 == 0 && self.gen.load(Ordering::Acquire) == seq {
+                return Locked {
+                    b,
+                    idx,
+                    _g: g,
+                    _rcu: rcu,
+                };
+            }
+        }
+    }
+
     /// Inserts both directions of `new`, refusing clashes and chains longer
     /// than `MAX_CHAIN`. On error the entry is freed.
     pub(crate) fn insert(&self, new: NewEntry<'_>) -> core::result::Result<(), InsertError> {
         let e = new.entry();
         let inv = e.tuple.invert();
         let h = [self.hash(&e.owner, &e.tuple), self.hash(&e.owner, &inv)];
-        loop {
-            let seq = self.gen.load(Ordering::Acquire);
-            let _rcu = rcu::read_lock();
-            let b = self.buckets();
-            let idx = [scale(h[0], b.n), scale(h[1], b.n)];
-            let _g = self
-                .stripes
-                .lock2(self.stripes.index(idx[0]), self.stripes.index(idx[1]));
-            if seq & 1 != 0 || self.gen.load(Ordering::Acquire) != seq {
-                continue;
-            }
-            for (i, want) in [(idx[0], &e.tuple), (idx[1], &inv)] {
-                let mut len = 0;
-                let mut v = b.head(i).load(Ordering::Relaxed);
-                while !is_nulls(v) {
-                    // SAFETY: read from a chain under its stripe lock.
-                    let (x, d) = unsafe { entry_of(v) };
-                    let dir = if d == 0 { Dir::Original } else { Dir::Reply };
-                    if x.belongs_to(&e.owner) && x.tuple_of(dir) == *want {
-                        return Err(InsertError::Clash);
-                    }
-                    len += 1;
-                    if len >= MAX_CHAIN {
-                        return Err(InsertError::ChainTooLong);
-                    }
-                    v = x.nodes[d].next.load(Ordering::Relaxed);
+        let l = self.lock_pair(h);
+        let (b, idx) = (l.b, l.idx);
+        for (i, want) in [(idx[0], &e.tuple), (idx[1], &inv)] {
+            let mut len = 0;
+            let mut v = b.head(i).load(Ordering::Relaxed);
+            while !is_nulls(v) {
+                // SAFETY: read from a chain under its stripe lock.
+                let (x, d) = unsafe { entry_of(v) };
+                let dir = if d == 0 { Dir::Original } else { Dir::Reply };
+                if x.belongs_to(&e.owner) && x.tuple_of(dir) == *want {
+                    return Err(InsertError::Clash);
                 }
+                len += 1;
+                if len >= MAX_CHAIN {
+                    return Err(InsertError::ChainTooLong);
+                }
+                v = x.nodes[d].next.load(Ordering::Relaxed);
             }
-            for (d, &i) in idx.iter().enumerate() {
-                let head = b.head(i);
-                e.nodes[d]
-                    .next
-                    .store(head.load(Ordering::Relaxed), Ordering::Relaxed);
-                head.store(e.node_value(d), Ordering::Release);
-            }
-            // The reservation made by `alloc()` now counts the entry.
-            e.owner.count.fetch_add(1, Ordering::Relaxed);
-            // The table owns the entry now.
-            core::mem::forget(new);
-            return Ok(());
         }
+        for (d, &i) in idx.iter().enumerate() {
+            let head = b.head(i);
+            e.nodes[d]
+                .next
+                .store(head.load(Ordering::Relaxed), Ordering::Relaxed);
+            head.store(e.node_value(d), Ordering::Release);
+        }
+        // The reservation made by `alloc()` now counts the entry.
+        e.owner.count.fetch_add(1, Ordering::Relaxed);
+        // The table owns the entry now.
+        core::mem::forget(new);
+        Ok(())
     }
 
     /// Unlinks node `d` of `e` from chain `i` of `b`; caller holds the lock.
@@ -519,36 +541,26 @@ impl Table {
             self.hash(&e.owner, &e.tuple),
             self.hash(&e.owner, &e.tuple.invert()),
         ];
-        loop {
-            let seq = self.gen.load(Ordering::Acquire);
-            let _rcu = rcu::read_lock();
-            let b = self.buckets();
-            let idx = [scale(h[0], b.n), scale(h[1], b.n)];
-            let g = self
-                .stripes
-                .lock2(self.stripes.index(idx[0]), self.stripes.index(idx[1]));
-            if seq & 1 != 0 || self.gen.load(Ordering::Acquire) != seq {
-                continue;
-            }
-            if e.dead.load(Ordering::Relaxed) {
-                return false;
-            }
-            let ok0 = Self::unlink(b, idx[0], e, 0);
-            let ok1 = Self::unlink(b, idx[1], e, 1);
-            e.dead.store(true, Ordering::Release);
-            self.count.fetch_sub(1, Ordering::Relaxed);
-            e.owner.count.fetch_sub(1, Ordering::Relaxed);
-            drop(g);
-            if !(ok0 && ok1) {
-                pr_err!("rconntrack: entry missing from its chain\n");
-            }
-            // SAFETY: `e` is unlinked from both chains under their locks and
-            // marked dead, so no new reference can be taken; existing ones
-            // are RCU readers, which `call_rcu()` waits for. `rcu` is not in
-            // use (removal happens once, guarded by `dead` under the lock).
-            unsafe { bindings::call_rcu(e.rcu.get(), Some(free_rcu)) };
-            return true;
+        let l = self.lock_pair(h);
+        let (b, idx) = (l.b, l.idx);
+        if e.dead.load(Ordering::Relaxed) {
+            return false;
         }
+        let ok0 = Self::unlink(b, idx[0], e, 0);
+        let ok1 = Self::unlink(b, idx[1], e, 1);
+        e.dead.store(true, Ordering::Release);
+        self.count.fetch_sub(1, Ordering::Relaxed);
+        e.owner.count.fetch_sub(1, Ordering::Relaxed);
+        drop(l);
+        if !(ok0 && ok1) {
+            pr_err!("entry missing from its chain\n");
+        }
+        // SAFETY: `e` is unlinked from both chains under their locks and
+        // marked dead, so no new reference can be taken; existing ones
+        // are RCU readers, which `call_rcu()` waits for. `rcu` is not in
+        // use (removal happens once, guarded by `dead` under the lock).
+        unsafe { bindings::call_rcu(e.rcu.get(), Some(free_rcu)) };
+        true
     }
 
     /// The bucket a hash falls in, in the current array.
