@@ -40,10 +40,8 @@ demo() {
 	echo "hello through rconntrack" | ip netns exec a nc -w 2 10.0.0.2 8080
 	wait
 	cat /tmp/got
-	ip netns exec b nc -u -l -p 5353 > /dev/null &
-	sleep 0.5
-	echo query | ip netns exec a nc -u -w 1 10.0.0.2 5353
-	kill %1 2>/dev/null
+	echo query | ip netns exec a socat -u - UDP4-SENDTO:10.0.0.2:5353,sourceport=4000
+	echo answer | ip netns exec b socat -u - UDP4-SENDTO:10.0.0.1:4000,sourceport=5353
 	set +x
 	echo "--- /proc/net/rconntrack in namespace a"
 	ip netns exec a cat /proc/net/rconntrack

@@ -107,7 +107,7 @@ else
 	# The full console is in the log; show the test results and anything
 	# alarming (RCT_VERBOSE=1: everything).
 	filter='^(#|ok |not ok |TAP |1\.\.|RCT-)|BUG:|WARNING:|Kernel panic|KASAN|kmemleak|Oops'
-	[ "${RCT_VERBOSE:-0}" = 1 ] && filter=.
+	[ "${RCT_VERBOSE:-0}" = 1 ] || [ "$job" != check ] && filter=.
 	tail -n +1 --pid=$qpid -f "$log" 2>/dev/null | grep -aE --line-buffered "$filter" || true
 	wait $qpid
 fi
