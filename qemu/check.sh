@@ -64,12 +64,29 @@ for arch in $ARCHES; do
 		[ $rc = 0 ] || echo "$out" | grep -v '^make' | tail -n 30
 		result "rustdoc of the module, warnings denied" $rc
 	fi
-	# The guest run: kselftests (and KUnit through load.sh).
-	if "$RCT_ROOT/qemu/vm.sh" "$arch" check ${RCT_TESTS:-}; then :; fi
+done
+
+# The guest runs (kselftests, and KUnit through load.sh), all architectures
+# at once: each guest mostly keeps one CPU busy. RCT_PARALLEL=0 runs them
+# one after the other.
+mkdir -p "$CACHE/run"
+pids=()
+for arch in $ARCHES; do
+	rm -f "$CACHE/results/$arch"
+	[ -f "$(kernel_dir "$arch")/.rct-done" ] || continue
+	if [ "${RCT_PARALLEL:-1}" = 1 ]; then
+		"$RCT_ROOT/qemu/vm.sh" "$arch" check ${RCT_TESTS:-} > "$CACHE/run/check-$arch.out" 2>&1 &
+		pids+=($!)
+	else
+		"$RCT_ROOT/qemu/vm.sh" "$arch" check ${RCT_TESTS:-} 2>&1 | tee "$CACHE/run/check-$arch.out" > /dev/null
+	fi
+done
+for p in "${pids[@]}"; do wait "$p"; done
+for arch in $ARCHES; do
+	[ -f "$CACHE/run/check-$arch.out" ] && grep -v '^make' "$CACHE/run/check-$arch.out"
 	if [ -f "$CACHE/results/$arch" ]; then
 		read -r p f s < "$CACHE/results/$arch"
 		pass=$((pass + p)) fail=$((fail + f)) skip=$((skip + s))
-		rm -f "$CACHE/results/$arch"
 	else
 		result "$arch guest run" 1
 	fi

@@ -45,8 +45,12 @@ good_write() { # FILE VALUE
 ceiling=$(cat $D/max_ceiling)
 rct_check "max_ceiling ($ceiling) >= max ($(cat $D/max))" [ "$ceiling" -ge "$(cat $D/max)" ]
 common_bad=(-1 -2147483648 4294967296 18446744073709551616 abc 0x 12abc "$long" " ")
-for f in max buckets max_lowmem_percent $(cd $D && ls | grep timeout); do
+# The whole list on one entry of each kind, the boundaries on the rest.
+for f in max buckets max_lowmem_percent udp_timeout; do
 	for v in "${common_bad[@]}" 0; do bad_write "$D/$f" "$v"; done
+done
+for f in $(cd $D && ls | grep timeout); do
+	for v in -1 0 4294967296 abc; do bad_write "$D/$f" "$v"; done
 done
 for f in log_invalid drop_invalid; do
 	for v in "${common_bad[@]}" 2 2147483647; do bad_write "$D/$f" "$v"; done
@@ -63,7 +67,8 @@ else
 fi
 for v in 1 100 "$ceiling" 4096; do good_write $D/max "$v"; done
 for f in $(cd $D && ls | grep timeout); do
-	for v in 1 59 3600; do good_write "$D/$f" "$v"; done
+	good_write "$D/$f" 1
+	good_write "$D/$f" 3600
 	bad_write "$D/$f" 2147483647
 done
 good_write $D/max_lowmem_percent 20
