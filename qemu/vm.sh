@@ -35,37 +35,6 @@ base=$("$RCT_ROOT/qemu/rootfs.sh" "$arch")
 ksrc=$CACHE/src/linux-$KVER-rct
 kernel=$kdir/arch/x86/boot/bzImage
 
-run=$CACHE/run/$arch
-rm -rf "$run"
-# Paths under usr/: a directory entry for lib/ would replace the base
-# image's lib -> usr/lib symlink when the archives are unpacked.
-mkdir -p "$run/ov/rct" "$run/ov/usr/lib/modules/rconntrack" "$run/ov/kselftest/kselftest"
-if [ "$job" != probe ]; then
-	mod=$("$RCT_ROOT/qemu/module.sh" "$arch")/rconntrack.ko
-	cp "$mod" "$run/ov/usr/lib/modules/rconntrack/"
-	cp -a "$kdir"/modroot/lib/modules/* "$run/ov/usr/lib/modules/"
-fi
-# The kernel's own kselftest runner, and our tests as collection "rconntrack".
-cp "$ksrc/tools/testing/selftests/run_kselftest.sh" "$run/ov/kselftest/"
-cp "$ksrc"/tools/testing/selftests/kselftest/{runner.sh,ktap_helpers.sh,prefix.pl,module.sh} \
-	"$run/ov/kselftest/kselftest/"
-mkdir -p "$run/ov/kselftest/rconntrack"
-cp -a "$RCT_ROOT"/selftests/. "$run/ov/kselftest/rconntrack/"
-# The packet crafting helper, static, for the guest's architecture.
-cflags=(-static -O2 -Wall -Wextra)
-[ "$arch" = i386 ] && cflags+=(-m32)
-gcc "${cflags[@]}" -o "$run/ov/kselftest/rconntrack/rct_pkt" "$RCT_ROOT/selftests/rct_pkt.c" ||
-	die "cannot build selftests/rct_pkt.c for $arch"
-progs=$(sed -e ':a' -e '/\\$/N; s/\\\n//; ta' "$RCT_ROOT/selftests/Makefile" | sed -n 's/^TEST_PROGS *:= *//p')
-for t in $progs; do
-	echo "rconntrack:$t"
-done > "$run/ov/kselftest/kselftest-list.txt"
-cp "$RCT_ROOT/qemu/guest-job.sh" "$run/ov/rct/job.sh"
-echo "$tests" > "$run/ov/rct/tests"
-echo "$arch" > "$run/ov/rct/arch"
-(cd "$run/ov" && find . | cpio -o -H newc --quiet | gzip -1) > "$run/overlay.cpio.gz"
-cat "$base" "$run/overlay.cpio.gz" > "$run/initrd.img"
-
 # KVM: nested KVM may hang or fault here, so probe with a short boot once
 # a day and fall back to TCG.
 accel=(-accel tcg)
@@ -87,6 +56,39 @@ if [ "$job" = bench ]; then
 	accel=(-accel tcg -icount shift=0,sleep=off)
 	smp=1
 fi
+
+# Each job its own directory: the probe above, and guests of both
+# architectures running at once, must not share one.
+run=$CACHE/run/$arch-$job
+rm -rf "$run"
+# Paths under usr/: a directory entry for lib/ would replace the base
+# image's lib -> usr/lib symlink when the archives are unpacked.
+mkdir -p "$run/ov/rct" "$run/ov/usr/lib/modules/rconntrack" "$run/ov/kselftest/kselftest"
+if [ "$job" != probe ]; then
+	mod=$("$RCT_ROOT/qemu/module.sh" "$arch")/rconntrack.ko
+	cp "$mod" "$run/ov/usr/lib/modules/rconntrack/" || die "no module for $arch"
+	cp -a "$kdir"/modroot/lib/modules/* "$run/ov/usr/lib/modules/" || die "no kernel modules for $arch"
+fi
+# The kernel's own kselftest runner, and our tests as collection "rconntrack".
+cp "$ksrc/tools/testing/selftests/run_kselftest.sh" "$run/ov/kselftest/"
+cp "$ksrc"/tools/testing/selftests/kselftest/{runner.sh,ktap_helpers.sh,prefix.pl,module.sh} \
+	"$run/ov/kselftest/kselftest/"
+mkdir -p "$run/ov/kselftest/rconntrack"
+cp -a "$RCT_ROOT"/selftests/. "$run/ov/kselftest/rconntrack/"
+# The packet crafting helper, static, for the guest's architecture.
+cflags=(-static -O2 -Wall -Wextra)
+[ "$arch" = i386 ] && cflags+=(-m32)
+gcc "${cflags[@]}" -o "$run/ov/kselftest/rconntrack/rct_pkt" "$RCT_ROOT/selftests/rct_pkt.c" ||
+	die "cannot build selftests/rct_pkt.c for $arch"
+progs=$(sed -e ':a' -e '/\\$/N; s/\\\n//; ta' "$RCT_ROOT/selftests/Makefile" | sed -n 's/^TEST_PROGS *:= *//p')
+for t in $progs; do
+	echo "rconntrack:$t"
+done > "$run/ov/kselftest/kselftest-list.txt"
+cp "$RCT_ROOT/qemu/guest-job.sh" "$run/ov/rct/job.sh"
+echo "$tests" > "$run/ov/rct/tests"
+echo "$arch" > "$run/ov/rct/arch"
+(cd "$run/ov" && find . | cpio -o -H newc --quiet | gzip -1) > "$run/overlay.cpio.gz"
+cat "$base" "$run/overlay.cpio.gz" > "$run/initrd.img"
 
 log=$LOGS/$job-$arch-$(date +%Y%m%d-%H%M%S).log
 log "booting $arch ($job, ${accel[*]}, ${mem} MiB), console: $log"

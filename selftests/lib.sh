@@ -81,7 +81,8 @@ rct_load() {
 	if [ -d /sys/module/rconntrack ]; then
 		return 0
 	fi
-	[ -f "$RCT_MODULE" ] || { echo "# SKIP: $RCT_MODULE missing"; exit $ksft_skip; }
+	# A missing module is a broken installation, not a missing feature.
+	[ -f "$RCT_MODULE" ] || { echo "# FAIL: $RCT_MODULE missing"; exit $ksft_fail; }
 	insmod "$RCT_MODULE" "$@"
 }
 
