@@ -108,7 +108,7 @@ if [ "${RCT_QUIET:-0}" = 1 ]; then
 else
 	# The full console is in the log; show the test results and anything
 	# alarming (RCT_VERBOSE=1: everything).
-	filter='^(#|ok |not ok |TAP |1\.\.|RCT-)|BUG:|WARNING:|Kernel panic|KASAN|kmemleak|Oops'
+	filter='^(#|ok |not ok |TAP |1\.\.|RCT-)|BUG:|WARNING:|Kernel panic|KASAN:|kmemleak|Oops'
 	[ "${RCT_VERBOSE:-0}" = 1 ] || [ "$job" != check ] && filter=.
 	tail -n +1 --pid=$qpid -f "$log" 2>/dev/null | grep -aE --line-buffered "$filter" || true
 	wait $qpid
@@ -117,7 +117,7 @@ qrc=$?
 set -e
 
 # Verdict.
-bad_re='BUG:|WARNING:|Kernel panic|KASAN|kmemleak: [0-9]+ new suspected|RCT-KMEMLEAK reports|unreferenced object|possible recursive locking|circular locking|general protection fault|Oops|RCU detected stall|rcu_.*self-detected stall|blocked for more than|UBSAN'
+bad_re='BUG:|WARNING:|Kernel panic|KASAN:|kmemleak: [0-9]+ new suspected|RCT-KMEMLEAK reports|unreferenced object|possible recursive locking|circular locking|general protection fault|Oops|RCU detected stall|rcu_.*self-detected stall|blocked for more than|UBSAN'
 fails=0
 [ $qrc = 124 ] && { log "$arch: timed out after ${tmo}s"; fails=$((fails + 1)); }
 grep -q '^RCT-DONE' "$log" || { log "$arch: guest did not finish"; fails=$((fails + 1)); }
