@@ -20,28 +20,34 @@ struct sk_buff;
 struct work_struct;
 
 /* Implemented in Rust. */
-unsigned int rct_rust_hook(void *priv, struct sk_buff *skb, struct net *net, unsigned int hooknum, u8 pf);
+unsigned int rct_rust_hook(void *priv, struct sk_buff *skb, struct net *net,
+			   unsigned int hooknum, u8 pf);
 int rct_rust_net_init(struct net *net);
 void rct_rust_net_exit(struct net *net);
 void rct_rust_work(struct work_struct *work);
 
 /* Glue. */
 struct nf_hook_ops *rct_nf_ops_alloc(unsigned int n);
-void rct_nf_ops_set(struct nf_hook_ops *ops, unsigned int i, u8 pf, unsigned int hooknum, int priority);
-int rct_nf_register(struct net *net, const struct nf_hook_ops *ops, unsigned int n);
-void rct_nf_unregister(struct net *net, const struct nf_hook_ops *ops, unsigned int n);
+void rct_nf_ops_set(struct nf_hook_ops *ops, unsigned int i, u8 pf,
+		    unsigned int hooknum, int priority);
+int rct_nf_register(struct net *net, const struct nf_hook_ops *ops,
+		    unsigned int n);
+void rct_nf_unregister(struct net *net, const struct nf_hook_ops *ops,
+		       unsigned int n);
 int rct_pernet_register(void);
 void rct_pernet_unregister(void);
 void **rct_net_slot(struct net *net);
 bool rct_net_is_init(const struct net *net);
 unsigned int rct_net_inum(const struct net *net);
-int rct_proc_create(struct net *net, const char *name, bool stat, int (*show)(struct seq_file *, void *));
+int rct_proc_create(struct net *net, const char *name, bool stat,
+		    int (*show)(struct seq_file *, void *));
 void rct_proc_remove(struct net *net, const char *name, bool stat);
 struct net *rct_seq_net(struct seq_file *m);
 unsigned int rct_skb_len(const struct sk_buff *skb);
 int rct_skb_network_offset(const struct sk_buff *skb);
 bool rct_skb_copy(const struct sk_buff *skb, int offset, int len, void *buf);
-struct kmem_cache *rct_cache_create(const char *name, unsigned int size, unsigned int align);
+struct kmem_cache *rct_cache_create(const char *name, unsigned int size,
+				     unsigned int align);
 unsigned int rct_cache_object_size(struct kmem_cache *c);
 void *rct_cache_alloc(struct kmem_cache *c, gfp_t gfp);
 void *rct_kvcalloc(size_t n, size_t size);
