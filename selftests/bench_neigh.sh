@@ -30,46 +30,9 @@ U6_2=2001:db8:201::2
 MAC1=02:00:00:c9:00:01
 MAC2=02:00:00:c9:00:02
 
-# wait_for TIMEOUT_MS CMD...: retry CMD every 100 ms until it succeeds.
-# (Counts iterations: busybox date has no %N, which lib.sh's busywait needs.)
-wait_for() {
-	local tries=$(($1 / 100)) i
-
-	shift
-	for ((i = 0; i < tries; i++)); do
-		"$@" && return 0
-		sleep 0.1
-	done
-	"$@"
-}
-
-in_ns() {
-	local ns=$1
-
-	shift
-	ip netns exec "$ns" "$@"
-}
-
 skip() {
 	echo "# SKIP: $*"
 	exit "$ksft_skip"
-}
-
-udp_noports() {
-	if [ "$2" = 4 ]; then
-		in_ns "$1" awk '/^Udp:/ {
-			if (!col) {
-				for (i = 1; i <= NF; i++)
-					if ($i == "NoPorts")
-						col = i
-			} else {
-				print $col
-				exit
-			}
-		}' /proc/net/snmp
-	else
-		in_ns "$1" awk '$1 == "Udp6NoPorts" { print $2 }' /proc/net/snmp6
-	fi
 }
 
 # burst NS 4|6 PREFIX FIRST N: one datagram each to destinations FIRST ..

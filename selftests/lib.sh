@@ -199,3 +199,34 @@ rct_tcp_open() {
 	sleep 0.5
 	exec 5> >(ip netns exec "$cli" nc "$dst" "$port" > /dev/null 2>&1)
 }
+
+# in_ns NS CMD...: run CMD in namespace NS.
+in_ns() {
+	local ns=$1
+
+	shift
+	ip netns exec "$ns" "$@"
+}
+
+# wait_for TIMEOUT_MS CMD...: busywait under the name the neighbour tests use.
+wait_for() {
+	busywait "$@"
+}
+
+# udp_noports NS 4|6: UDP datagrams that reached no socket in NS
+udp_noports() {
+	if [ "$2" = 4 ]; then
+		in_ns "$1" awk '/^Udp:/ {
+			if (!col) {
+				for (i = 1; i <= NF; i++)
+					if ($i == "NoPorts")
+						col = i
+			} else {
+				print $col
+				exit
+			}
+		}' /proc/net/snmp
+	else
+		in_ns "$1" awk '$1 == "Udp6NoPorts" { print $2 }' /proc/net/snmp6
+	fi
+}

@@ -43,47 +43,9 @@ cleanup() {
 	cleanup_all_ns
 }
 
-# wait_for TIMEOUT_MS CMD...: retry CMD every 100 ms until it succeeds.
-# (Counts iterations: busybox date has no %N, which lib.sh's busywait needs.)
-wait_for() {
-	local tries=$(($1 / 100)) i
-
-	shift
-	for ((i = 0; i < tries; i++)); do
-		"$@" && return 0
-		sleep 0.1
-	done
-	"$@"
-}
-
-in_ns() {
-	local ns=$1
-
-	shift
-	ip netns exec "$ns" "$@"
-}
-
 # set_sysctl NS PATH VALUE: write VALUE to /proc/sys/PATH inside NS
 set_sysctl() {
 	in_ns "$1" sh -c "echo $3 > /proc/sys/$2"
-}
-
-# udp_noports NS 4|6: UDP datagrams that reached no socket in NS
-udp_noports() {
-	if [ "$2" = 4 ]; then
-		in_ns "$1" awk '/^Udp:/ {
-			if (!col) {
-				for (i = 1; i <= NF; i++)
-					if ($i == "NoPorts")
-						col = i
-			} else {
-				print $col
-				exit
-			}
-		}' /proc/net/snmp
-	else
-		in_ns "$1" awk '$1 == "Udp6NoPorts" { print $2 }' /proc/net/snmp6
-	fi
 }
 
 # send_burst NS 4|6 PREFIX N: one datagram to each of N destinations,
