@@ -8,7 +8,7 @@
 //! default and ceiling follow lowmem, not RAM (see `limits.rs`).
 //!
 //! Layout: `kernel_ext/` holds the safe abstractions over C (and all the
-//! `unsafe`); `tracker.rs`, `knobs.rs` hold the conntrack logic;
+//! FFI code); `tracker.rs`, `knobs.rs` hold the conntrack logic;
 //! `tuple.rs`, `proto.rs`, `limits.rs` are pure logic also built on the
 //! host for `cargo test`.
 

@@ -3,7 +3,7 @@
 //! The connection tracker: what happens to a packet at each hook, early
 //! drop, garbage collection, per-namespace state and the /proc output.
 //!
-//! No `unsafe` here: everything goes through `kernel_ext`.
+//! Safe code only: every FFI call goes through `kernel_ext`.
 //!
 //! Packets meet the tracker twice, as in nf_conntrack: at PRE_ROUTING or
 //! LOCAL_OUT ([`Tracker::track`]) the packet is parsed and looked up and an
