@@ -49,6 +49,12 @@ if ! cmp -s "$applied/series" "$RCT_ROOT/patches/series" ||
 	done
 fi
 
+# modules_install only warns without depmod, and the guests then have no
+# modules.dep (modprobe and modinfo fail there): insist on it.
+command -v depmod >/dev/null || PATH=$PATH:/sbin:/usr/sbin command -v depmod >/dev/null ||
+	die "depmod not found: install the Debian package kmod (make deps does)"
+export PATH=$PATH:/sbin:/usr/sbin
+
 mk() { make -C "$src" O="$out" ARCH="$arch" LLVM="$LLVM_SUFFIX" "$@"; }
 rm -f "$out/.rct-done"
 mkdir -p "$out"
@@ -81,5 +87,7 @@ log "built $arch kernel in $(( $(date +%s) - start ))s"
 rm -rf "$out/modroot"
 mk INSTALL_MOD_PATH="$out/modroot" INSTALL_MOD_STRIP=1 modules_install >> "$blog" 2>&1 \
 	|| die "modules_install failed, see $blog"
+grep -q "requires depmod" "$blog" && die "modules_install ran without depmod, see $blog"
+ls "$out"/modroot/lib/modules/*/modules.dep >/dev/null 2>&1 || die "no modules.dep after modules_install"
 echo "$hash" > "$out/.rct-done"
 echo "$out"
