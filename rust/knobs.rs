@@ -8,12 +8,14 @@
 //! per namespace. A bad write returns `-EINVAL` and changes nothing.
 
 use crate::kernel_ext::sys;
-use crate::kernel_ext::sysctl::{Knob, KnobSpec};
+use crate::kernel_ext::sysctl::SysctlEntry;
 use crate::limits;
 use crate::proto::{TimeoutKind, DEFAULT_TIMEOUTS, TCP_STATES};
 use crate::tracker::{NetState, Tracker};
+use core::pin::Pin;
 use core::sync::atomic::{AtomicU32, Ordering};
 use kernel::prelude::*;
+use kernel::sync::Mutex;
 
 const T_UDP: usize = TCP_STATES;
 const T_UDP_STREAM: usize = TCP_STATES + 1;
@@ -33,11 +35,15 @@ pub(crate) struct Settings {
     drop_invalid: AtomicU32,
     /// Lowmem at load time, KiB.
     pub(crate) lowmem_kib: u32,
+    /// Serialises writers of `max` and `max_lowmem_percent`: each checks
+    /// its value against the other, and two unserialised writers could
+    /// each pass their check and leave `max` above the ceiling.
+    limit_lock: Pin<KBox<Mutex<()>>>,
 }
 
 impl Settings {
     /// Defaults; `max` is set by the caller once the entry size is known.
-    pub(crate) fn new(lowmem_kib: u32) -> Self {
+    pub(crate) fn new(lowmem_kib: u32) -> Result<Self> {
         let d = DEFAULT_TIMEOUTS;
         let mut t = [d.tcp[0]; NTIMEOUTS];
         for (dst, src) in t.iter_mut().zip(d.tcp) {
@@ -47,14 +53,15 @@ impl Settings {
         t[T_UDP_STREAM] = d.udp_stream;
         t[T_ICMP] = d.icmp;
         t[T_GENERIC] = d.generic;
-        Settings {
+        Ok(Settings {
             max: AtomicU32::new(1),
             max_lowmem_percent: AtomicU32::new(limits::DEFAULT_MAX_LOWMEM_PERCENT),
             timeouts: t.map(AtomicU32::new),
             log_invalid: AtomicU32::new(0),
             drop_invalid: AtomicU32::new(0),
             lowmem_kib,
-        }
+            limit_lock: KBox::pin_init(kernel::new_mutex!(()), GFP_KERNEL)?,
+        })
     }
 
     /// The table limit.
@@ -127,8 +134,6 @@ enum Id {
     DropInvalid,
 }
 
-struct K(Id);
-
 fn clamp_i32(v: usize) -> i32 {
     i32::try_from(v).unwrap_or(i32::MAX)
 }
@@ -143,123 +148,169 @@ fn flag(a: &AtomicU32, v: i32) -> Result {
     }
 }
 
-impl Knob for K {
-    fn read(&self, t: &Tracker, ns: &NetState) -> i32 {
-        let s = &t.settings;
-        match self.0 {
-            Id::Max => clamp_i32(s.max() as usize),
-            Id::MaxLowmemPercent => s.max_lowmem_percent() as i32,
-            Id::MaxCeiling => clamp_i32(t.ceiling() as usize),
-            Id::Buckets => clamp_i32(t.table.nbuckets() as usize),
-            Id::Count => clamp_i32(ns.shared.count.load(Ordering::Relaxed) as usize),
-            Id::EntrySize => t.table.object_size() as i32,
-            Id::MemoryBytes => clamp_i32(t.memory_bytes()),
-            Id::Timeout(i) => clamp_i32(s.timeouts[i].load(Ordering::Relaxed) as usize),
-            Id::LogInvalid => s.log_invalid.load(Ordering::Relaxed) as i32,
-            Id::DropInvalid => s.drop_invalid.load(Ordering::Relaxed) as i32,
-        }
-    }
-
-    fn write(&self, t: &Tracker, ns: &NetState, v: i32) -> Result {
-        if !ns.is_init() {
-            return Err(EPERM);
-        }
-        let s = &t.settings;
-        match self.0 {
-            Id::Max => {
-                let ceiling = t.ceiling();
-                if v < 1 || v as u32 > ceiling {
-                    if sys::net_ratelimit() {
-                        pr_warn!(
-                            "max {} rejected: allowed 1..{} ({}% of {} MiB lowmem at {} bytes per entry; see max_lowmem_percent)\n",
-                            v,
-                            ceiling,
-                            s.max_lowmem_percent(),
-                            s.lowmem_kib >> 10,
-                            t.table.object_size()
-                        );
-                    }
-                    return Err(EINVAL);
-                }
-                s.set_max(v as u32);
-                Ok(())
-            }
-            Id::MaxLowmemPercent => {
-                if v < 1 || v as u32 > MAX_LOWMEM_PERCENT {
-                    return Err(EINVAL);
-                }
-                let ceiling = limits::max_ceiling(s.lowmem_kib, t.table.object_size(), v as u32);
-                if ceiling < s.max() {
-                    if sys::net_ratelimit() {
-                        pr_warn!(
-                            "max_lowmem_percent {} rejected: its ceiling {} is below max {}\n",
-                            v,
-                            ceiling,
-                            s.max()
-                        );
-                    }
-                    return Err(EINVAL);
-                }
-                s.max_lowmem_percent.store(v as u32, Ordering::Relaxed);
-                Ok(())
-            }
-            Id::Buckets => {
-                if v < limits::MIN_BUCKETS as i32 || v as u32 > limits::MAX_BUCKETS {
-                    return Err(EINVAL);
-                }
-                t.table.resize(v as u32)
-            }
-            Id::Timeout(i) => {
-                let most = i32::MAX as u32 / sys::hz();
-                if v < 1 || v as u32 > most {
-                    return Err(EINVAL);
-                }
-                s.timeouts[i].store(v as u32, Ordering::Relaxed);
-                Ok(())
-            }
-            Id::LogInvalid => flag(&s.log_invalid, v),
-            Id::DropInvalid => flag(&s.drop_invalid, v),
-            Id::MaxCeiling | Id::Count | Id::EntrySize | Id::MemoryBytes => Err(EPERM),
-        }
+/// Value of sysctl `idx` in namespace `ns`.
+pub(crate) fn read(t: &Tracker, ns: &NetState, idx: usize) -> i32 {
+    let Some(id) = IDS.get(idx) else {
+        return 0;
+    };
+    let s = &t.settings;
+    match *id {
+        Id::Max => clamp_i32(s.max() as usize),
+        Id::MaxLowmemPercent => s.max_lowmem_percent() as i32,
+        Id::MaxCeiling => clamp_i32(t.ceiling() as usize),
+        Id::Buckets => clamp_i32(t.table.nbuckets() as usize),
+        Id::Count => clamp_i32(ns.shared.count.load(Ordering::Relaxed) as usize),
+        Id::EntrySize => t.table.object_size() as i32,
+        Id::MemoryBytes => clamp_i32(t.memory_bytes()),
+        Id::Timeout(i) => clamp_i32(s.timeouts[i].load(Ordering::Relaxed) as usize),
+        Id::LogInvalid => s.log_invalid.load(Ordering::Relaxed) as i32,
+        Id::DropInvalid => s.drop_invalid.load(Ordering::Relaxed) as i32,
     }
 }
 
-static KNOBS: [(&CStr, K, bool); 21] = [
-    (c"max", K(Id::Max), true),
-    (c"max_lowmem_percent", K(Id::MaxLowmemPercent), true),
-    (c"max_ceiling", K(Id::MaxCeiling), false),
-    (c"buckets", K(Id::Buckets), true),
-    (c"count", K(Id::Count), false),
-    (c"entry_size", K(Id::EntrySize), false),
-    (c"memory_bytes", K(Id::MemoryBytes), false),
-    (c"tcp_timeout_syn_sent", K(Id::Timeout(1)), true),
-    (c"tcp_timeout_syn_recv", K(Id::Timeout(2)), true),
-    (c"tcp_timeout_established", K(Id::Timeout(3)), true),
-    (c"tcp_timeout_fin_wait", K(Id::Timeout(4)), true),
-    (c"tcp_timeout_close_wait", K(Id::Timeout(5)), true),
-    (c"tcp_timeout_last_ack", K(Id::Timeout(6)), true),
-    (c"tcp_timeout_time_wait", K(Id::Timeout(7)), true),
-    (c"tcp_timeout_close", K(Id::Timeout(8)), true),
-    (c"udp_timeout", K(Id::Timeout(T_UDP)), true),
-    (c"udp_timeout_stream", K(Id::Timeout(T_UDP_STREAM)), true),
-    (c"icmp_timeout", K(Id::Timeout(T_ICMP)), true),
-    (c"generic_timeout", K(Id::Timeout(T_GENERIC)), true),
-    (c"log_invalid", K(Id::LogInvalid), true),
-    (c"drop_invalid", K(Id::DropInvalid), true),
+/// Validates and applies a write of `v` to sysctl `idx`.
+pub(crate) fn write(t: &Tracker, ns: &NetState, idx: usize, v: i32) -> Result {
+    if !ns.is_init() {
+        return Err(EPERM);
+    }
+    let Some(id) = IDS.get(idx) else {
+        return Err(EINVAL);
+    };
+    let s = &t.settings;
+    match *id {
+        Id::Max => {
+            let _g = s.limit_lock.lock();
+            let ceiling = t.ceiling();
+            if v < 1 || v as u32 > ceiling {
+                pr_warn!(
+                    "max {} rejected: allowed 1..{} ({}% of {} MiB lowmem at {} bytes per entry; see max_lowmem_percent)\n",
+                    v,
+                    ceiling,
+                    s.max_lowmem_percent(),
+                    s.lowmem_kib >> 10,
+                    t.table.object_size()
+                );
+                return Err(EINVAL);
+            }
+            s.set_max(v as u32);
+            Ok(())
+        }
+        Id::MaxLowmemPercent => {
+            if v < 1 || v as u32 > MAX_LOWMEM_PERCENT {
+                pr_warn!(
+                    "max_lowmem_percent {} rejected: allowed 1..{}\n",
+                    v,
+                    MAX_LOWMEM_PERCENT
+                );
+                return Err(EINVAL);
+            }
+            let _g = s.limit_lock.lock();
+            let ceiling = limits::max_ceiling(s.lowmem_kib, t.table.object_size(), v as u32);
+            if ceiling < s.max() {
+                pr_warn!(
+                    "max_lowmem_percent {} rejected: its ceiling {} is below max {}\n",
+                    v,
+                    ceiling,
+                    s.max()
+                );
+                return Err(EINVAL);
+            }
+            s.max_lowmem_percent.store(v as u32, Ordering::Relaxed);
+            Ok(())
+        }
+        Id::Buckets => {
+            if v < limits::MIN_BUCKETS as i32 || v as u32 > limits::MAX_BUCKETS {
+                pr_warn!(
+                    "buckets {} rejected: allowed {}..{}\n",
+                    v,
+                    limits::MIN_BUCKETS,
+                    limits::MAX_BUCKETS
+                );
+                return Err(EINVAL);
+            }
+            t.table.resize(v as u32)
+        }
+        Id::Timeout(i) => {
+            let most = i32::MAX as u32 / sys::hz();
+            if v < 1 || v as u32 > most {
+                pr_warn!("timeout {} rejected: allowed 1..{} seconds\n", v, most);
+                return Err(EINVAL);
+            }
+            s.timeouts[i].store(v as u32, Ordering::Relaxed);
+            Ok(())
+        }
+        Id::LogInvalid => flag(&s.log_invalid, v),
+        Id::DropInvalid => flag(&s.drop_invalid, v),
+        Id::MaxCeiling | Id::Count | Id::EntrySize | Id::MemoryBytes => Err(EPERM),
+    }
+}
+
+const RW: u16 = 0o644;
+const RO: u16 = 0o444;
+
+/// Global and writable: writable in the initial namespace only.
+const fn global(name: &'static CStr) -> SysctlEntry {
+    SysctlEntry {
+        name,
+        mode_init: RW,
+        mode_other: RO,
+    }
+}
+
+const fn read_only(name: &'static CStr) -> SysctlEntry {
+    SysctlEntry {
+        name,
+        mode_init: RO,
+        mode_other: RO,
+    }
+}
+
+/// What each sysctl is, in [`SYSCTLS`] order.
+const IDS: [Id; 21] = [
+    Id::Max,
+    Id::MaxLowmemPercent,
+    Id::MaxCeiling,
+    Id::Buckets,
+    Id::Count,
+    Id::EntrySize,
+    Id::MemoryBytes,
+    Id::Timeout(1),
+    Id::Timeout(2),
+    Id::Timeout(3),
+    Id::Timeout(4),
+    Id::Timeout(5),
+    Id::Timeout(6),
+    Id::Timeout(7),
+    Id::Timeout(8),
+    Id::Timeout(T_UDP),
+    Id::Timeout(T_UDP_STREAM),
+    Id::Timeout(T_ICMP),
+    Id::Timeout(T_GENERIC),
+    Id::LogInvalid,
+    Id::DropInvalid,
 ];
 
-/// The sysctl entries.
-pub(crate) fn specs() -> Result<KVec<KnobSpec>> {
-    let mut v = KVec::with_capacity(KNOBS.len(), GFP_KERNEL)?;
-    for (name, k, writable) in KNOBS.iter() {
-        v.push(
-            KnobSpec {
-                name,
-                knob: k,
-                writable: *writable,
-            },
-            GFP_KERNEL,
-        )?;
-    }
-    Ok(v)
-}
+/// The sysctl entries under `/proc/sys/net/rconntrack`.
+pub(crate) const SYSCTLS: [SysctlEntry; 21] = [
+    global(c"max"),
+    global(c"max_lowmem_percent"),
+    read_only(c"max_ceiling"),
+    global(c"buckets"),
+    read_only(c"count"),
+    read_only(c"entry_size"),
+    read_only(c"memory_bytes"),
+    global(c"tcp_timeout_syn_sent"),
+    global(c"tcp_timeout_syn_recv"),
+    global(c"tcp_timeout_established"),
+    global(c"tcp_timeout_fin_wait"),
+    global(c"tcp_timeout_close_wait"),
+    global(c"tcp_timeout_last_ack"),
+    global(c"tcp_timeout_time_wait"),
+    global(c"tcp_timeout_close"),
+    global(c"udp_timeout"),
+    global(c"udp_timeout_stream"),
+    global(c"icmp_timeout"),
+    global(c"generic_timeout"),
+    global(c"log_invalid"),
+    global(c"drop_invalid"),
+];

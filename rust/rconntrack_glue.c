@@ -18,6 +18,7 @@
 #include <linux/proc_fs.h>
 #include <linux/rcupdate.h>
 #include <linux/seq_file.h>
+#include <linux/seq_file_net.h>
 #include <linux/siphash.h>
 #include <linux/skbuff.h>
 #include <linux/slab.h>
@@ -32,34 +33,39 @@
 
 /* --- netfilter hooks --- */
 
-static unsigned int rct_hook(void *priv, struct sk_buff *skb,
-			     const struct nf_hook_state *state)
-{
-	return rct_rust_hook(priv, skb, state->net, state->hook, state->pf);
-}
-
 struct nf_hook_ops *rct_nf_ops_alloc(unsigned int n)
 {
 	return kcalloc(n, sizeof(struct nf_hook_ops), GFP_KERNEL);
 }
 
-void rct_nf_ops_set(struct nf_hook_ops *ops, unsigned int i, u8 pf,
-			     unsigned int hooknum, int priority)
+void rct_nf_ops_set(struct nf_hook_ops *ops, unsigned int i, rct_hook_fn *fn,
+		    void *priv, u8 pf, unsigned int hooknum, int priority)
 {
-	ops[i].hook = rct_hook;
+	ops[i].hook = fn;
+	ops[i].priv = priv;
 	ops[i].pf = pf;
 	ops[i].hooknum = hooknum;
 	ops[i].priority = priority;
 }
 
+unsigned int rct_hook_state_hook(const struct nf_hook_state *state)
+{
+	return state->hook;
+}
+
+u8 rct_hook_state_pf(const struct nf_hook_state *state)
+{
+	return state->pf;
+}
+
 int rct_nf_register(struct net *net, const struct nf_hook_ops *ops,
-			     unsigned int n)
+		    unsigned int n)
 {
 	return nf_register_net_hooks(net, ops, n);
 }
 
 void rct_nf_unregister(struct net *net, const struct nf_hook_ops *ops,
-				unsigned int n)
+		       unsigned int n)
 {
 	nf_unregister_net_hooks(net, ops, n);
 }
@@ -73,13 +79,20 @@ static int rct_net_init(struct net *net)
 	return rct_rust_net_init(net);
 }
 
+static void rct_net_pre_exit(struct net *net)
+{
+	rct_rust_net_pre_exit(net);
+}
+
 static void rct_net_exit(struct net *net)
 {
 	rct_rust_net_exit(net);
 }
 
+/* pre_exit unregisters hooks; the core waits a grace period before exit. */
 static struct pernet_operations rct_net_ops = {
 	.init = rct_net_init,
+	.pre_exit = rct_net_pre_exit,
 	.exit = rct_net_exit,
 	.id = &rct_net_id,
 	.size = sizeof(void *),
@@ -112,22 +125,41 @@ unsigned int rct_net_inum(const struct net *net)
 
 /* --- procfs --- */
 
-int rct_proc_create(struct net *net, const char *name, bool stat,
-			     int (*show)(struct seq_file *, void *))
+struct seq_operations *rct_seq_ops_alloc(rct_seq_start_fn *start,
+					 rct_seq_stop_fn *stop,
+					 rct_seq_next_fn *next,
+					 rct_seq_show_fn *show)
+{
+	struct seq_operations *ops = kzalloc(sizeof(*ops), GFP_KERNEL);
+
+	if (ops) {
+		ops->start = start;
+		ops->stop = stop;
+		ops->next = next;
+		ops->show = show;
+	}
+	return ops;
+}
+
+struct proc_dir_entry *rct_proc_create_seq(struct net *net, const char *name,
+					   bool stat, umode_t mode,
+					   const struct seq_operations *ops,
+					   void *data)
 {
 	struct proc_dir_entry *parent = stat ? net->proc_net_stat : net->proc_net;
 
-	return proc_create_net_single(name, 0444, parent, show, NULL) ? 0 : -ENOMEM;
+	return proc_create_net_data(name, mode, parent, ops,
+				    sizeof(struct seq_net_private), data);
 }
 
-void rct_proc_remove(struct net *net, const char *name, bool stat)
+void rct_proc_remove(struct proc_dir_entry *pde)
 {
-	remove_proc_entry(name, stat ? net->proc_net_stat : net->proc_net);
+	proc_remove(pde);
 }
 
-struct net *rct_seq_net(struct seq_file *m)
+void *rct_seq_data(struct seq_file *m)
 {
-	return seq_file_single_net(m);
+	return pde_data(file_inode(m->file));
 }
 
 /* --- sk_buff --- */
@@ -158,7 +190,8 @@ struct kmem_cache *rct_cache_create(const char *name,
 					     unsigned int size,
 					     unsigned int align)
 {
-	return kmem_cache_create(name, size, align, 0, NULL);
+	/* Unmerged, so slabinfo and the object size describe our entries. */
+	return kmem_cache_create(name, size, align, SLAB_NO_MERGE, NULL);
 }
 
 unsigned int rct_cache_object_size(struct kmem_cache *c)
@@ -245,14 +278,9 @@ void rct_spin_init_outer(spinlock_t *l)
 	spin_lock_init(l);
 }
 
-void rct_spin_lock_bh(spinlock_t *l)
+void rct_spin_lock(spinlock_t *l)
 {
-	spin_lock_bh(l);
-}
-
-void rct_spin_unlock_bh(spinlock_t *l)
-{
-	spin_unlock_bh(l);
+	spin_lock(l);
 }
 
 void rct_spin_lock_nested(spinlock_t *l)
@@ -260,9 +288,14 @@ void rct_spin_lock_nested(spinlock_t *l)
 	spin_lock_nested(l, SINGLE_DEPTH_NESTING);
 }
 
-void rct_spin_lock_nest_lock(spinlock_t *l, spinlock_t *outer)
+void rct_local_bh_disable(void)
 {
-	spin_lock_nest_lock(l, outer);
+	local_bh_disable();
+}
+
+void rct_local_bh_enable(void)
+{
+	local_bh_enable();
 }
 
 void rct_spin_unlock(spinlock_t *l)
@@ -285,11 +318,21 @@ void rct_cond_resched(void)
 	cond_resched();
 }
 
+void rct_cpu_relax(void)
+{
+	cpu_relax();
+}
+
+void rct_synchronize_net(void)
+{
+	synchronize_net();
+}
+
 /* --- delayed work --- */
 
-void rct_dwork_init(struct delayed_work *dw)
+void rct_dwork_init(struct delayed_work *dw, rct_work_fn *fn)
 {
-	INIT_DELAYED_WORK(dw, rct_rust_work);
+	INIT_DELAYED_WORK(dw, fn);
 }
 
 void rct_dwork_queue(struct delayed_work *dw, unsigned long delay)

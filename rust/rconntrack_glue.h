@@ -15,21 +15,32 @@ struct delayed_work;
 struct kmem_cache;
 struct net;
 struct nf_hook_ops;
+struct nf_hook_state;
+struct proc_dir_entry;
 struct seq_file;
+struct seq_operations;
 struct sk_buff;
 struct work_struct;
 
-/* Implemented in Rust. */
-unsigned int rct_rust_hook(void *priv, struct sk_buff *skb, struct net *net,
-			   unsigned int hooknum, u8 pf);
+/* Implemented in Rust (kernel_ext/netns.rs). */
 int rct_rust_net_init(struct net *net);
+void rct_rust_net_pre_exit(struct net *net);
 void rct_rust_net_exit(struct net *net);
-void rct_rust_work(struct work_struct *work);
+
+typedef void *rct_seq_start_fn(struct seq_file *m, loff_t *pos);
+typedef void rct_seq_stop_fn(struct seq_file *m, void *v);
+typedef void *rct_seq_next_fn(struct seq_file *m, void *v, loff_t *pos);
+typedef int rct_seq_show_fn(struct seq_file *m, void *v);
+typedef unsigned int rct_hook_fn(void *priv, struct sk_buff *skb,
+				 const struct nf_hook_state *state);
+typedef void rct_work_fn(struct work_struct *work);
 
 /* Glue. */
 struct nf_hook_ops *rct_nf_ops_alloc(unsigned int n);
-void rct_nf_ops_set(struct nf_hook_ops *ops, unsigned int i, u8 pf,
-		    unsigned int hooknum, int priority);
+void rct_nf_ops_set(struct nf_hook_ops *ops, unsigned int i, rct_hook_fn *fn,
+		    void *priv, u8 pf, unsigned int hooknum, int priority);
+unsigned int rct_hook_state_hook(const struct nf_hook_state *state);
+u8 rct_hook_state_pf(const struct nf_hook_state *state);
 int rct_nf_register(struct net *net, const struct nf_hook_ops *ops,
 		    unsigned int n);
 void rct_nf_unregister(struct net *net, const struct nf_hook_ops *ops,
@@ -39,10 +50,16 @@ void rct_pernet_unregister(void);
 void **rct_net_slot(struct net *net);
 bool rct_net_is_init(const struct net *net);
 unsigned int rct_net_inum(const struct net *net);
-int rct_proc_create(struct net *net, const char *name, bool stat,
-		    int (*show)(struct seq_file *, void *));
-void rct_proc_remove(struct net *net, const char *name, bool stat);
-struct net *rct_seq_net(struct seq_file *m);
+struct seq_operations *rct_seq_ops_alloc(rct_seq_start_fn *start,
+					 rct_seq_stop_fn *stop,
+					 rct_seq_next_fn *next,
+					 rct_seq_show_fn *show);
+struct proc_dir_entry *rct_proc_create_seq(struct net *net, const char *name,
+					   bool stat, umode_t mode,
+					   const struct seq_operations *ops,
+					   void *data);
+void rct_proc_remove(struct proc_dir_entry *pde);
+void *rct_seq_data(struct seq_file *m);
 unsigned int rct_skb_len(const struct sk_buff *skb);
 int rct_skb_network_offset(const struct sk_buff *skb);
 bool rct_skb_copy(const struct sk_buff *skb, int offset, int len, void *buf);
@@ -63,15 +80,17 @@ unsigned int rct_nr_cpu_ids(void);
 u32 rct_hsiphash(const void *data, size_t len, const hsiphash_key_t *key);
 void rct_spin_init(spinlock_t *l);
 void rct_spin_init_outer(spinlock_t *l);
-void rct_spin_lock_bh(spinlock_t *l);
-void rct_spin_unlock_bh(spinlock_t *l);
+void rct_spin_lock(spinlock_t *l);
 void rct_spin_lock_nested(spinlock_t *l);
-void rct_spin_lock_nest_lock(spinlock_t *l, spinlock_t *outer);
 void rct_spin_unlock(spinlock_t *l);
+void rct_local_bh_disable(void);
+void rct_local_bh_enable(void);
 unsigned long rct_jiffies(void);
 unsigned int rct_hz(void);
 void rct_cond_resched(void);
-void rct_dwork_init(struct delayed_work *dw);
+void rct_cpu_relax(void);
+void rct_synchronize_net(void);
+void rct_dwork_init(struct delayed_work *dw, rct_work_fn *fn);
 void rct_dwork_queue(struct delayed_work *dw, unsigned long delay);
 void rct_dwork_cancel_sync(struct delayed_work *dw);
 

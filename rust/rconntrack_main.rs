@@ -32,6 +32,7 @@ mod kunit_tests;
 
 use kernel_ext::netns::Registration;
 use kernel_ext::sys;
+use kernel_ext::work::Periodic;
 use tracker::Tracker;
 
 /// Module version, printed in the load line.
@@ -55,11 +56,13 @@ module! {
     },
 }
 
-/// The module: the tracker and its registration.
+/// The module. Fields drop in order: the GC work is cancelled, then every
+/// namespace is torn down (hooks, sysctls, files, entries), and the tracker
+/// goes with the registration's reference (its table waits for the RCU
+/// callbacks that free entries before destroying their cache).
 struct Rconntrack {
-    // Dropped first: unregisters every callback before the tracker goes.
-    _reg: Registration,
-    _tracker: Arc<Tracker>,
+    _gc: Periodic<Tracker>,
+    _reg: Registration<Tracker>,
 }
 
 impl kernel::Module for Rconntrack {
@@ -80,7 +83,7 @@ impl kernel::Module for Rconntrack {
             );
             return Err(EINVAL);
         }
-        let t = Tracker::new(knobs::Settings::new(lowmem_kib), nbuckets)?;
+        let t = Tracker::new(knobs::Settings::new(lowmem_kib)?, nbuckets)?;
         let ceiling = t.ceiling();
         let mut max = module_parameters::max.value();
         if max == 0 {
@@ -111,10 +114,8 @@ impl kernel::Module for Rconntrack {
             t.table.nlocks()
         );
         let t = Arc::new(t, GFP_KERNEL)?;
-        let reg = Registration::new(t.clone(), &tracker::HOOKS)?;
-        Ok(Rconntrack {
-            _reg: reg,
-            _tracker: t,
-        })
+        let reg = Registration::new(t)?;
+        let gc = Periodic::start(reg.data().clone(), 1)?;
+        Ok(Rconntrack { _gc: gc, _reg: reg })
     }
 }

@@ -12,13 +12,15 @@
 //! packet, a new connection is inserted. So an entry exists only for packets
 //! that were not dropped.
 
-use crate::kernel_ext::netns::{Hook, HookSpec, Net, Verdict};
+use crate::kernel_ext::hash::HashKey;
+use crate::kernel_ext::netns::{Hook, HookSpec, Net, NetfilterNs, ProcSpec, Verdict};
 use crate::kernel_ext::percpu::{possible_cpus, PerCpuCounters};
-use crate::kernel_ext::procfs::{ProcEntry, ProcKind, SeqWriter};
+use crate::kernel_ext::seqfile::SeqWriter;
 use crate::kernel_ext::skb::Skb;
 use crate::kernel_ext::sys;
-use crate::kernel_ext::sysctl::{KnobSpec, SysctlTable};
-use crate::kernel_ext::table::{Entry, Found, InsertError, NetShared, Table};
+use crate::kernel_ext::sysctl::SysctlEntry;
+use crate::kernel_ext::table::{self, Found, InsertError, Owner, Table, TableKey};
+use crate::kernel_ext::work::PeriodicWork;
 use crate::knobs::{self, Settings};
 use crate::proto::{self, status, Dir, TcpState, TimeoutKind};
 use crate::tuple::{self, Invalid, Parsed, Tuple, NFPROTO_IPV4, NFPROTO_IPV6};
@@ -26,6 +28,28 @@ use core::fmt::Write;
 use core::sync::atomic::{AtomicU32, Ordering};
 use kernel::prelude::*;
 use kernel::sync::{rcu, Arc};
+
+/// A table entry of the tracker.
+pub(crate) type Entry = table::Entry<Tuple>;
+
+impl TableKey for Tuple {
+    fn reverse(&self) -> Self {
+        self.invert()
+    }
+
+    fn hash(&self, key: &HashKey, salt: u32) -> u32 {
+        let w = self.hash_words();
+        key.hash(&[w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7], w[8], w[9], salt])
+    }
+}
+
+fn dir_of(reply: bool) -> Dir {
+    if reply {
+        Dir::Reply
+    } else {
+        Dir::Original
+    }
+}
 
 /// Per-CPU statistics, in `/proc/net/stat/rconntrack` column order.
 #[derive(Clone, Copy)]
@@ -97,14 +121,12 @@ const fn hs(pf: u8, hook: Hook, priority: i32) -> HookSpec {
 
 /// Per-namespace state.
 pub(crate) struct NetState {
+    /// The tracker.
+    pub(crate) tracker: Arc<Tracker>,
     /// Shared with every entry of the namespace.
-    pub(crate) shared: Arc<NetShared>,
+    pub(crate) shared: Arc<Owner>,
     stats: PerCpuCounters<NSTATS>,
     is_init: bool,
-    // Dropped first (field order): unregister before the rest goes.
-    _sysctl: Option<SysctlTable>,
-    _proc: Option<ProcEntry>,
-    _stat: Option<ProcEntry>,
 }
 
 impl NetState {
@@ -122,19 +144,96 @@ impl NetState {
 /// The tracker.
 pub(crate) struct Tracker {
     /// The connection table.
-    pub(crate) table: Table,
+    pub(crate) table: Table<Tuple>,
     /// Global settings (sysctls).
     pub(crate) settings: Settings,
     gc_next: AtomicU32,
     gc_last_count: AtomicU32,
 }
 
+/// `/proc/net/rconntrack` and `/proc/net/stat/rconntrack`.
+const FILE_TABLE: usize = 0;
+const FILE_STAT: usize = 1;
+
+impl NetfilterNs for Tracker {
+    type State = NetState;
+    const HOOKS: &'static [HookSpec] = &HOOKS;
+    const SYSCTL_PATH: &'static CStr = c"net/rconntrack";
+    const SYSCTLS: &'static [SysctlEntry] = &knobs::SYSCTLS;
+    const FILES: &'static [ProcSpec] = &[
+        // As nf_conntrack: the table is readable by root only (a full
+        // dump is costly), the counters by anyone.
+        ProcSpec {
+            name: c"rconntrack",
+            stat: false,
+            mode: 0o440,
+        },
+        ProcSpec {
+            name: c"rconntrack",
+            stat: true,
+            mode: 0o444,
+        },
+    ];
+
+    fn init(this: &Arc<Self>, net: &Net<'_>) -> Result<NetState> {
+        Ok(NetState {
+            tracker: this.clone(),
+            shared: Arc::new(
+                Owner {
+                    id: net.inum(),
+                    count: AtomicU32::new(0),
+                },
+                GFP_KERNEL,
+            )?,
+            stats: PerCpuCounters::new()?,
+            is_init: net.is_init(),
+        })
+    }
+
+    fn hook(ns: &NetState, skb: &Skb<'_>, hook: Hook, pf: u8) -> Verdict {
+        ns.tracker.hook(ns, skb, hook, pf)
+    }
+
+    fn exit(ns: &NetState) {
+        ns.tracker.flush(&ns.shared);
+    }
+
+    fn sysctl_read(ns: &NetState, idx: usize) -> i32 {
+        knobs::read(&ns.tracker, ns, idx)
+    }
+
+    fn sysctl_write(ns: &NetState, idx: usize, v: i32) -> Result {
+        knobs::write(&ns.tracker, ns, idx, v)
+    }
+
+    fn records(ns: &NetState, file: usize) -> u32 {
+        match file {
+            FILE_TABLE => ns.tracker.table.nbuckets(),
+            // The header, then one line per possible CPU.
+            _ => 1 + possible_cpus().count() as u32,
+        }
+    }
+
+    fn show(ns: &NetState, file: usize, rec: u32, w: &mut SeqWriter) {
+        match file {
+            FILE_TABLE => ns.tracker.show_bucket(ns, rec, w),
+            FILE_STAT => show_stat(ns, rec, w),
+            _ => {}
+        }
+    }
+}
+
+impl PeriodicWork for Tracker {
+    fn run(&self) -> usize {
+        self.gc()
+    }
+}
+
 impl Tracker {
     /// Creates the table and settings.
     pub(crate) fn new(settings: Settings, nbuckets: u32) -> Result<Self> {
-        // Fewer stripes under lockdep keeps its chain tracking cheap.
-        let nlocks = if cfg!(CONFIG_LOCKDEP) { 64 } else { 1024 };
-        let table = Table::new(c"rconntrack", nbuckets, nlocks)?;
+        // nf_conntrack's CONNTRACK_LOCKS; never more than two are held.
+        let table = Table::new(c"rconntrack", nbuckets, 1024, None)?;
         Ok(Tracker {
             table,
             settings,
@@ -143,52 +242,25 @@ impl Tracker {
         })
     }
 
-    /// Sets up a namespace: counters, sysctls, /proc files.
-    pub(crate) fn net_init(&self, net: &Net<'_>) -> Result<KBox<NetState>> {
-        let shared = Arc::new(
-            NetShared {
-                id: net.inum(),
-                count: AtomicU32::new(0),
-            },
-            GFP_KERNEL,
-        )?;
-        let mut st = KBox::new(
-            NetState {
-                shared,
-                stats: PerCpuCounters::new()?,
-                is_init: net.is_init(),
-                _sysctl: None,
-                _proc: None,
-                _stat: None,
-            },
-            GFP_KERNEL,
-        )?;
-        let specs: KVec<KnobSpec> = knobs::specs()?;
-        st._sysctl = Some(SysctlTable::register(net, &specs, !net.is_init())?);
-        st._proc = Some(ProcEntry::create(net, ProcKind::Table)?);
-        st._stat = Some(ProcEntry::create(net, ProcKind::Stat)?);
-        Ok(st)
-    }
-
-    /// Tears a namespace down: its hooks are already unregistered.
-    pub(crate) fn net_exit(&self, _net: &Net<'_>, st: KBox<NetState>) {
-        self.flush(&st.shared);
-        drop(st);
-    }
-
-    /// Removes every entry of a namespace.
-    fn flush(&self, ns: &NetShared) {
-        let mut next = 0;
-        loop {
-            let g = rcu::read_lock();
-            next = self.table.scan(&g, next, 256, |e| {
-                if e.belongs_to(ns) {
-                    self.table.remove(e);
+    /// Removes every entry of a namespace; its hooks are gone, so nothing
+    /// adds to it. A resize running meanwhile can make a pass miss entries
+    /// (they move behind the cursor), so passes repeat until the
+    /// namespace's count is zero.
+    fn flush(&self, ns: &Owner) {
+        while ns.count.load(Ordering::Relaxed) != 0 {
+            let mut next = 0;
+            loop {
+                let g = rcu::read_lock();
+                next = self.table.scan(&g, next, 256, |e| {
+                    if e.belongs_to(ns) {
+                        self.table.remove(e);
+                    }
+                });
+                drop(g);
+                if next == 0 {
+                    break;
                 }
-            });
-            drop(g);
-            if next == 0 {
-                break;
+                sys::cond_resched();
             }
             sys::cond_resched();
         }
@@ -233,7 +305,12 @@ impl Tracker {
     }
 
     /// Looks `t` up in `ns`, counting search restarts.
-    fn lookup<'g>(&self, g: &'g rcu::Guard, ns: &NetState, t: &Tuple) -> Option<Found<'g>> {
+    fn lookup<'a>(
+        &'a self,
+        g: &'a rcu::Guard,
+        ns: &NetState,
+        t: &Tuple,
+    ) -> Option<Found<'a, Tuple>> {
         let mut restarts = 0;
         let found = self.table.lookup(g, &ns.shared, t, &mut restarts);
         for _ in 0..restarts {
@@ -250,13 +327,14 @@ impl Tracker {
         match found {
             Some(f) if !Self::expired(f.entry, now) => {
                 ns.inc(Stat::Found);
-                self.update(ns, f.entry, f.dir, flags, now)
+                self.update(ns, f.entry, dir_of(f.reply), flags, now)
             }
             found => {
                 if let Some(f) = found {
                     // Expired: gone for lookups; the confirm step makes a
                     // fresh entry.
-                    self.table.remove(f.entry);
+                    self.table
+                        .remove_if(f.entry, |e| Self::expired(e, sys::jiffies()));
                 }
                 if tuple::can_create(t, flags) {
                     Verdict::Accept
@@ -267,11 +345,20 @@ impl Tracker {
         }
     }
 
-    /// Applies a packet to an entry's state (lock-free CAS on the status).
+    /// Applies a packet to an entry's state (lock-free CAS on the status),
+    /// then sets the expiry the new status calls for.
+    ///
+    /// Race: the status CAS and the expiry store are two steps, so CPU A
+    /// (ESTABLISHED -> ESTABLISHED, 5 days) and CPU B (ESTABLISHED ->
+    /// CLOSE, 10 s) can store their expiries in the opposite order of their
+    /// CASes, leaving CLOSE with 5 days. Each writer therefore re-reads the
+    /// status after its store and, if another CPU changed it meanwhile,
+    /// stores the expiry of the status now in place; the last store is then
+    /// always followed by a check against the final status.
     fn update(&self, ns: &NetState, e: &Entry, dir: Dir, flags: u8, now: usize) -> Verdict {
         let mut st = e.status.load(Ordering::Relaxed);
-        loop {
-            let u = proto::update(&e.tuple, st, dir, flags);
+        let u = loop {
+            let u = proto::update(&e.key, st, dir, flags);
             if u.invalid {
                 return self.invalid(ns, Invalid::BadTcpFlags);
             }
@@ -279,16 +366,28 @@ impl Tracker {
                 .status
                 .compare_exchange(st, u.status, Ordering::AcqRel, Ordering::Relaxed)
             {
-                Ok(_) => {
-                    if let Some(k) = u.timeout {
-                        e.expires
-                            .store(now.wrapping_add(self.timeout_jiffies(k)), Ordering::Relaxed);
-                    }
-                    return Verdict::Accept;
-                }
+                Ok(_) => break u,
                 Err(cur) => st = cur,
             }
+        };
+        let Some(k) = u.timeout else {
+            return Verdict::Accept;
+        };
+        e.expires
+            .store(now.wrapping_add(self.timeout_jiffies(k)), Ordering::Release);
+        let mut mine = u.status;
+        // Bounded: each round means another CPU changed the status again.
+        for _ in 0..4 {
+            let cur = e.status.load(Ordering::Acquire);
+            if cur == mine {
+                break;
+            }
+            let k = proto::timeout_kind(e.key.l4, e.key.is_icmp(), cur);
+            e.expires
+                .store(now.wrapping_add(self.timeout_jiffies(k)), Ordering::Release);
+            mine = cur;
         }
+        Verdict::Accept
     }
 
     /// LOCAL_IN / POST_ROUTING: insert a new connection.
@@ -300,7 +399,8 @@ impl Tracker {
             if !Self::expired(f.entry, now) {
                 return Verdict::Accept;
             }
-            self.table.remove(f.entry);
+            self.table
+                .remove_if(f.entry, |e| Self::expired(e, sys::jiffies()));
         }
         if !tuple::can_create(t, flags) {
             return Verdict::Accept;
@@ -349,6 +449,10 @@ impl Tracker {
                 ns.inc(Stat::InsertFailed);
                 Verdict::Drop
             }
+            Err(InsertError::Foreign) => {
+                ns.inc(Stat::InsertFailed);
+                Verdict::Drop
+            }
         }
     }
 
@@ -375,7 +479,13 @@ impl Tracker {
                 other = Some(e);
             }
         });
-        own.or(other).is_some_and(|e| self.table.remove(e))
+        // Re-checked under the lock: a reply may have made it ASSURED.
+        own.or(other).is_some_and(|e| {
+            self.table.remove_if(e, |e| {
+                e.status.load(Ordering::Relaxed) & status::ASSURED == 0
+                    || Self::expired(e, sys::jiffies())
+            })
+        })
     }
 
     /// One garbage-collection run; returns the delay to the next one.
@@ -393,7 +503,13 @@ impl Tracker {
             let now = sys::jiffies();
             next = self.table.scan(&g, next, 64, |e| {
                 visited += 1;
-                if Self::expired(e, now) && self.table.remove(e) {
+                // Decided again under the lock: a packet may have
+                // refreshed the entry since `now` was read.
+                if Self::expired(e, now)
+                    && self
+                        .table
+                        .remove_if(e, |e| Self::expired(e, sys::jiffies()))
+                {
                     expired += 1;
                 }
             });
@@ -445,42 +561,41 @@ impl Tracker {
         (self.table.count() as usize).saturating_mul(self.table.object_size() as usize)
     }
 
-    /// `/proc/net/rconntrack`.
-    pub(crate) fn show_table(&self, ns: &NetState, w: &mut SeqWriter) {
+    /// Bucket `bucket` of `/proc/net/rconntrack`: the namespace's live
+    /// entries whose original direction hashes there.
+    fn show_bucket(&self, ns: &NetState, bucket: u32, w: &mut SeqWriter) {
         let hz = sys::hz() as usize;
-        let mut next = 0;
-        loop {
-            let g = rcu::read_lock();
-            let now = sys::jiffies();
-            next = self.table.scan(&g, next, 128, |e| {
-                if e.belongs_to(&ns.shared) && !e.is_dead() && !Self::expired(e, now) {
-                    let left = e.expires.load(Ordering::Relaxed).wrapping_sub(now) / hz;
-                    let _ = write_entry(w, e, left);
-                }
-            });
-            drop(g);
-            if next == 0 {
-                break;
+        let g = rcu::read_lock();
+        let now = sys::jiffies();
+        self.table.scan(&g, bucket, 1, |e| {
+            if e.belongs_to(&ns.shared) && !e.is_dead() && !Self::expired(e, now) {
+                let left = e.expires.load(Ordering::Relaxed).wrapping_sub(now) / hz;
+                let _ = write_entry(w, e, left);
             }
-        }
+        });
     }
+}
 
-    /// `/proc/net/stat/rconntrack`.
-    pub(crate) fn show_stat(&self, ns: &NetState, w: &mut SeqWriter) {
+/// Record `rec` of `/proc/net/stat/rconntrack`: the header, then the
+/// counters of the `rec`-th possible CPU.
+fn show_stat(ns: &NetState, rec: u32, w: &mut SeqWriter) {
+    if rec == 0 {
         let _ = w.write_str("entries");
         for name in STAT_NAMES {
             let _ = write!(w, " {}", name);
         }
         let _ = w.write_str("\n");
-        let entries = ns.shared.count.load(Ordering::Relaxed);
-        for cpu in possible_cpus() {
-            let _ = write!(w, "{:08x}", entries);
-            for i in 0..NSTATS {
-                let _ = write!(w, " {:08x}", ns.stats.read(cpu, i));
-            }
-            let _ = w.write_str("\n");
-        }
+        return;
     }
+    let Some(cpu) = possible_cpus().nth(rec as usize - 1) else {
+        return;
+    };
+    let entries = ns.shared.count.load(Ordering::Relaxed);
+    let _ = write!(w, "{:08x}", entries);
+    for i in 0..NSTATS {
+        let _ = write!(w, " {:08x}", ns.stats.read(cpu, i));
+    }
+    let _ = w.write_str("\n");
 }
 
 pub(crate) use crate::kernel_ext::table::AllocError;
@@ -524,7 +639,7 @@ fn write_tuple(w: &mut SeqWriter, t: &Tuple) -> core::fmt::Result {
 
 /// One line in `/proc/net/nf_conntrack` format.
 fn write_entry(w: &mut SeqWriter, e: &Entry, left_secs: usize) -> core::fmt::Result {
-    let t = &e.tuple;
+    let t = &e.key;
     let st = e.status.load(Ordering::Relaxed);
     let l3 = if t.l3 == NFPROTO_IPV4 { "ipv4" } else { "ipv6" };
     let l4 = match t.l4 {
@@ -545,7 +660,7 @@ fn write_entry(w: &mut SeqWriter, e: &Entry, left_secs: usize) -> core::fmt::Res
     if st & status::SEEN_REPLY == 0 {
         w.write_str("[UNREPLIED] ")?;
     }
-    write_tuple(w, &e.tuple_of(Dir::Reply))?;
+    write_tuple(w, &e.key_of(true))?;
     if st & status::ASSURED != 0 {
         w.write_str("[ASSURED] ")?;
     }

@@ -16,8 +16,39 @@ pub(crate) struct NfHookOps {
     _opaque: [u8; 0],
 }
 
-/// A procfs `show` callback.
-pub(crate) type ShowFn = unsafe extern "C" fn(*mut bindings::seq_file, *mut c_void) -> c_int;
+/// `struct nf_hook_state`, read through the glue.
+#[repr(C)]
+pub(crate) struct NfHookState {
+    _opaque: [u8; 0],
+}
+
+/// `struct seq_operations`, allocated by the glue.
+#[repr(C)]
+pub(crate) struct SeqOps {
+    _opaque: [u8; 0],
+}
+
+/// A netfilter hook function.
+pub(crate) type HookFn = unsafe extern "C" fn(
+    *mut c_void,
+    *mut bindings::sk_buff,
+    *const NfHookState,
+) -> c_uint;
+/// seq_file callbacks.
+pub(crate) type SeqStartFn =
+    unsafe extern "C" fn(*mut bindings::seq_file, *mut bindings::loff_t) -> *mut c_void;
+/// See [`SeqStartFn`].
+pub(crate) type SeqStopFn = unsafe extern "C" fn(*mut bindings::seq_file, *mut c_void);
+/// See [`SeqStartFn`].
+pub(crate) type SeqNextFn = unsafe extern "C" fn(
+    *mut bindings::seq_file,
+    *mut c_void,
+    *mut bindings::loff_t,
+) -> *mut c_void;
+/// See [`SeqStartFn`].
+pub(crate) type SeqShowFn = unsafe extern "C" fn(*mut bindings::seq_file, *mut c_void) -> c_int;
+/// A work function.
+pub(crate) type WorkFn = unsafe extern "C" fn(*mut bindings::work_struct);
 
 // `struct net` and friends end in zero-sized arrays, which is fine behind
 // a pointer.
@@ -27,10 +58,14 @@ unsafe extern "C" {
     pub(crate) fn rct_nf_ops_set(
         ops: *mut NfHookOps,
         i: c_uint,
+        hook: HookFn,
+        priv_: *mut c_void,
         pf: u8,
         hooknum: c_uint,
         prio: c_int,
     );
+    pub(crate) fn rct_hook_state_hook(state: *const NfHookState) -> c_uint;
+    pub(crate) fn rct_hook_state_pf(state: *const NfHookState) -> u8;
     pub(crate) fn rct_nf_register(
         net: *mut bindings::net,
         ops: *const NfHookOps,
@@ -44,14 +79,22 @@ unsafe extern "C" {
     pub(crate) fn rct_net_is_init(net: *const bindings::net) -> bool;
     pub(crate) fn rct_net_inum(net: *const bindings::net) -> c_uint;
 
-    pub(crate) fn rct_proc_create(
+    pub(crate) fn rct_seq_ops_alloc(
+        start: SeqStartFn,
+        stop: SeqStopFn,
+        next: SeqNextFn,
+        show: SeqShowFn,
+    ) -> *mut SeqOps;
+    pub(crate) fn rct_proc_create_seq(
         net: *mut bindings::net,
         name: *const c_char,
         stat: bool,
-        show: ShowFn,
-    ) -> c_int;
-    pub(crate) fn rct_proc_remove(net: *mut bindings::net, name: *const c_char, stat: bool);
-    pub(crate) fn rct_seq_net(m: *mut bindings::seq_file) -> *mut bindings::net;
+        mode: u16,
+        ops: *const SeqOps,
+        data: *mut c_void,
+    ) -> *mut bindings::proc_dir_entry;
+    pub(crate) fn rct_proc_remove(pde: *mut bindings::proc_dir_entry);
+    pub(crate) fn rct_seq_data(m: *mut bindings::seq_file) -> *mut c_void;
 
     pub(crate) fn rct_skb_len(skb: *const bindings::sk_buff) -> c_uint;
     pub(crate) fn rct_skb_network_offset(skb: *const bindings::sk_buff) -> c_int;
@@ -91,19 +134,18 @@ unsafe extern "C" {
     ) -> u32;
     pub(crate) fn rct_spin_init(l: *mut bindings::spinlock_t);
     pub(crate) fn rct_spin_init_outer(l: *mut bindings::spinlock_t);
-    pub(crate) fn rct_spin_lock_bh(l: *mut bindings::spinlock_t);
-    pub(crate) fn rct_spin_unlock_bh(l: *mut bindings::spinlock_t);
+    pub(crate) fn rct_spin_lock(l: *mut bindings::spinlock_t);
     pub(crate) fn rct_spin_lock_nested(l: *mut bindings::spinlock_t);
-    pub(crate) fn rct_spin_lock_nest_lock(
-        l: *mut bindings::spinlock_t,
-        outer: *mut bindings::spinlock_t,
-    );
     pub(crate) fn rct_spin_unlock(l: *mut bindings::spinlock_t);
+    pub(crate) fn rct_local_bh_disable();
+    pub(crate) fn rct_local_bh_enable();
     pub(crate) fn rct_jiffies() -> c_ulong;
     pub(crate) fn rct_hz() -> c_uint;
     pub(crate) fn rct_cond_resched();
+    pub(crate) fn rct_cpu_relax();
+    pub(crate) fn rct_synchronize_net();
 
-    pub(crate) fn rct_dwork_init(dw: *mut bindings::delayed_work);
+    pub(crate) fn rct_dwork_init(dw: *mut bindings::delayed_work, f: WorkFn);
     pub(crate) fn rct_dwork_queue(dw: *mut bindings::delayed_work, delay: usize);
     pub(crate) fn rct_dwork_cancel_sync(dw: *mut bindings::delayed_work);
 }

@@ -26,6 +26,15 @@ impl HashKey {
         HashKey(key)
     }
 
+    /// A fixed key (tests that must predict bucket collisions).
+    pub(crate) fn fixed(k: [u32; 2]) -> Self {
+        let mut key = bindings::hsiphash_key_t { key: [0; 2] };
+        for (d, s) in key.key.iter_mut().zip(k) {
+            *d = s.into();
+        }
+        HashKey(key)
+    }
+
     /// hsiphash of `words`.
     pub(crate) fn hash(&self, words: &[u32]) -> u32 {
         // SAFETY: `words` is a valid buffer of `size_of_val(words)` bytes

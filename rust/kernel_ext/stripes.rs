@@ -1,13 +1,26 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Lock striping: a fixed array of bottom-half spinlocks chosen by hash.
+//! Lock striping: a fixed array of spinlocks chosen by hash, taken with
+//! bottom halves disabled.
 //!
-//! Two stripes are always taken lower index first (the
-//! `nf_conntrack_double_lock` rule), so two CPUs locking the two directions
-//! of connections in opposite orders cannot deadlock (no ABBA). Guards
-//! release on drop, in reverse order.
+//! * Two stripes are always taken lower index first (the
+//!   `nf_conntrack_double_lock` rule), so two CPUs locking the two
+//!   directions of connections in opposite orders cannot deadlock (no ABBA).
+//! * Excluding every stripe at once (a resize) follows
+//!   `nf_conntrack_all_lock()`: the excluder takes an outer lock, raises a
+//!   flag, and takes and releases each stripe once, so that everybody who
+//!   held one has left; lockers that see the flag queue on the outer lock.
+//!   At most two stripes and the outer lock are ever held by one CPU. Holding
+//!   all 1024 at once, as an earlier version did, adds 1024 to the 8-bit
+//!   preempt count of a `CONFIG_PREEMPT_COUNT` kernel and overflows it into
+//!   the softirq bits.
+//!
+//! Guards release on drop, in reverse order, and are not `Send`: a spinlock
+//! is released on the CPU (and in the context) that took it.
 
 use super::glue;
+use core::marker::PhantomData;
+use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::bindings;
 use kernel::prelude::*;
 use kernel::types::Opaque;
@@ -18,19 +31,22 @@ use kernel::types::Opaque;
 ///
 /// Every lock in `locks` and `outer` was initialised with `spin_lock_init()`
 /// and neither allocation moves or is freed before `self` is dropped.
+/// `all` is true only while an [`AllGuard`] holds `outer`.
 pub(crate) struct Stripes {
     locks: KVec<Opaque<bindings::spinlock_t>>,
     outer: KBox<Opaque<bindings::spinlock_t>>,
+    all: AtomicBool,
 }
 
-// SAFETY: spinlocks are designed to be shared between CPUs.
+// SAFETY: spinlocks are designed to be shared between CPUs; `all` is atomic.
 unsafe impl Send for Stripes {}
 // SAFETY: as above.
 unsafe impl Sync for Stripes {}
 
 impl Stripes {
-    /// Creates `n` stripes.
+    /// Creates `n` stripes (at least one).
     pub(crate) fn new(n: usize) -> Result<Self> {
+        let n = n.max(1);
         let mut locks = KVec::with_capacity(n, GFP_KERNEL)?;
         for _ in 0..n {
             locks.push(Opaque::uninit(), GFP_KERNEL)?;
@@ -44,7 +60,11 @@ impl Stripes {
         // SAFETY: as above, for the boxed lock.
         unsafe { glue::rct_spin_init_outer(outer.get()) };
         // INVARIANT: all locks initialised above, allocations fixed.
-        Ok(Self { locks, outer })
+        Ok(Self {
+            locks,
+            outer,
+            all: AtomicBool::new(false),
+        })
     }
 
     /// Number of stripes.
@@ -57,16 +77,53 @@ impl Stripes {
         bucket as usize % self.locks.len()
     }
 
+    fn lock_ptr(&self, i: usize) -> *mut bindings::spinlock_t {
+        self.locks[i % self.locks.len()].get()
+    }
+
+    /// `nf_conntrack_lock()`: takes stripe `l` unless an all-lock is under
+    /// way, in which case it waits for it on the outer lock.
+    ///
+    /// # Safety
+    ///
+    /// Bottom halves are disabled; `l` is one of `self.locks`.
+    unsafe fn lock_one(&self, l: *mut bindings::spinlock_t) {
+        // SAFETY: initialised spinlock (invariant).
+        unsafe { glue::rct_spin_lock(l) };
+        // Pairs with the release store in `AllGuard::drop()`: seeing `false`
+        // means every all-lock critical section before it is visible.
+        if !self.all.load(Ordering::Acquire) {
+            return;
+        }
+        // An all-lock holder is waiting for (or past) this stripe: queue
+        // behind it on the outer lock, then take the stripe.
+        // SAFETY: taken just above by this CPU.
+        unsafe { glue::rct_spin_unlock(l) };
+        // SAFETY: initialised spinlocks; outer before stripe is the order
+        // `lock_all()` uses too.
+        unsafe {
+            glue::rct_spin_lock(self.outer.get());
+            glue::rct_spin_lock(l);
+            glue::rct_spin_unlock(self.outer.get());
+        }
+    }
+
     /// Locks two stripes, lower index first; one lock if they are equal.
     pub(crate) fn lock2(&self, a: usize, b: usize) -> StripeGuard<'_> {
+        let n = self.locks.len();
+        let (a, b) = (a % n, b % n);
         let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
-        let first = self.locks[lo].get();
-        // SAFETY: initialised spinlock (invariant).
-        unsafe { glue::rct_spin_lock_bh(first) };
+        let first = self.lock_ptr(lo);
+        // SAFETY: plain `local_bh_disable()`, undone by the guard's drop.
+        unsafe { glue::rct_local_bh_disable() };
+        // SAFETY: bottom halves disabled just above; `first` is a stripe.
+        unsafe { self.lock_one(first) };
         let second = if hi != lo {
-            let l = self.locks[hi].get();
+            let l = self.lock_ptr(hi);
             // SAFETY: initialised spinlock of the same class, taken after a
-            // lower-indexed one: annotated as nested for lockdep.
+            // lower-indexed one (annotated as nested for lockdep). No
+            // all-lock check is needed: an all-lock holder walks the stripes
+            // in index order and cannot pass `first`, which we hold.
             unsafe { glue::rct_spin_lock_nested(l) };
             Some(l)
         } else {
@@ -75,29 +132,40 @@ impl Stripes {
         StripeGuard {
             first,
             second,
-            _s: self,
+            _s: PhantomData,
         }
     }
 
-    /// Locks every stripe (resizing), under the outer lock.
+    /// Excludes every stripe holder (resizing) without holding them all.
     pub(crate) fn lock_all(&self) -> AllGuard<'_> {
-        let outer = self.outer.get();
+        // SAFETY: plain `local_bh_disable()`, undone by the guard's drop.
+        unsafe { glue::rct_local_bh_disable() };
         // SAFETY: initialised spinlock (invariant).
-        unsafe { glue::rct_spin_lock_bh(outer) };
+        unsafe { glue::rct_spin_lock(self.outer.get()) };
+        // INVARIANT: `all` is set only while `outer` is held.
+        self.all.store(true, Ordering::Relaxed);
         for l in self.locks.iter() {
-            // SAFETY: initialised spinlocks, all taken in index order under
-            // `outer`, which lockdep is told through `spin_lock_nest_lock()`.
-            unsafe { glue::rct_spin_lock_nest_lock(l.get(), outer) };
+            // SAFETY: initialised spinlock; the unlock "releases" the flag
+            // to every later holder of this stripe, and waiting for the lock
+            // waits for the current holder to leave.
+            unsafe {
+                glue::rct_spin_lock(l.get());
+                glue::rct_spin_unlock(l.get());
+            }
         }
-        AllGuard { s: self }
+        AllGuard {
+            s: self,
+            _not_send: PhantomData,
+        }
     }
 }
 
-/// One or two held stripes.
+/// One or two held stripes (bottom halves disabled).
 pub(crate) struct StripeGuard<'a> {
     first: *mut bindings::spinlock_t,
     second: Option<*mut bindings::spinlock_t>,
-    _s: &'a Stripes,
+    // The raw pointers already make the guard `!Send` and `!Sync`.
+    _s: PhantomData<&'a Stripes>,
 }
 
 impl Drop for StripeGuard<'_> {
@@ -106,23 +174,31 @@ impl Drop for StripeGuard<'_> {
             // SAFETY: taken in `lock2()` by this guard.
             unsafe { glue::rct_spin_unlock(l) };
         }
-        // SAFETY: taken with `spin_lock_bh()` by this guard.
-        unsafe { glue::rct_spin_unlock_bh(self.first) };
+        // SAFETY: taken in `lock2()` by this guard, with bottom halves
+        // disabled there.
+        unsafe {
+            glue::rct_spin_unlock(self.first);
+            glue::rct_local_bh_enable();
+        }
     }
 }
 
-/// All stripes held.
+/// No stripe is held by anyone else while this lives.
 pub(crate) struct AllGuard<'a> {
     s: &'a Stripes,
+    _not_send: PhantomData<*mut ()>,
 }
 
 impl Drop for AllGuard<'_> {
     fn drop(&mut self) {
-        for l in self.s.locks.iter().rev() {
-            // SAFETY: taken in `lock_all()` by this guard.
-            unsafe { glue::rct_spin_unlock(l.get()) };
+        // Pairs with the acquire load in `lock_one()`: everything written
+        // under this guard is visible to whoever sees `false`.
+        self.s.all.store(false, Ordering::Release);
+        // SAFETY: taken in `lock_all()` by this guard, with bottom halves
+        // disabled there.
+        unsafe {
+            glue::rct_spin_unlock(self.s.outer.get());
+            glue::rct_local_bh_enable();
         }
-        // SAFETY: taken with `spin_lock_bh()` in `lock_all()`.
-        unsafe { glue::rct_spin_unlock_bh(self.s.outer.get()) };
     }
 }

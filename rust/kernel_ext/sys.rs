@@ -80,3 +80,15 @@ pub(crate) fn synchronize_rcu() {
     // SAFETY: called from process context.
     unsafe { kernel::bindings::synchronize_rcu() }
 }
+
+/// `cpu_relax()`: a pause in a spin-wait loop.
+pub(crate) fn cpu_relax() {
+    // SAFETY: no precondition.
+    unsafe { glue::rct_cpu_relax() }
+}
+
+/// `synchronize_net()`: waits for running netfilter hooks (RCU readers).
+pub(crate) fn synchronize_net() {
+    // SAFETY: called from process context.
+    unsafe { glue::rct_synchronize_net() }
+}

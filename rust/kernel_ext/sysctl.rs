@@ -1,64 +1,60 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! `net.rconntrack.*` sysctls.
+//! A per-namespace sysctl table of integers, generic over its callbacks.
 //!
 //! Every entry goes through one handler: it parses the text with the
 //! kernel's `proc_dointvec()` into a local integer (so malformed text,
 //! overflow and the like are rejected by the kernel's own parser with
-//! `-EINVAL`), then hands the value to the entry's [`Knob`], which validates
+//! `-EINVAL`), then hands the value to [`SysctlOps::write`], which validates
 //! it and either applies it or returns an error, leaving the value unchanged.
 
-use super::netns::{current_tracker, net_state_of, Net};
-use crate::tracker::{NetState, Tracker};
 use core::ffi::{c_int, c_void};
 use kernel::bindings;
 use kernel::prelude::*;
+use kernel::sync::Arc;
 
-/// One sysctl value.
-pub(crate) trait Knob: Sync {
-    /// The current value in this namespace.
-    fn read(&self, t: &Tracker, ns: &NetState) -> i32;
-    /// Validates and applies a written value.
-    fn write(&self, t: &Tracker, ns: &NetState, v: i32) -> Result;
+/// The values behind a table.
+pub(crate) trait SysctlOps: Send + Sync + 'static {
+    /// The current value of entry `idx`.
+    fn read(&self, idx: usize) -> i32;
+    /// Validates and applies a written value to entry `idx`.
+    fn write(&self, idx: usize, v: i32) -> Result;
 }
 
-/// A sysctl entry: its name, behaviour, and whether it is writable.
-pub(crate) struct KnobSpec {
-    /// File name under `/proc/sys/net/rconntrack`.
+/// A sysctl entry.
+pub(crate) struct SysctlEntry {
+    /// File name.
     pub(crate) name: &'static CStr,
-    /// Behaviour.
-    pub(crate) knob: &'static dyn Knob,
-    /// Writable (in namespaces where the tracker allows it).
-    pub(crate) writable: bool,
+    /// Mode in the initial namespace.
+    pub(crate) mode_init: u16,
+    /// Mode in other namespaces.
+    pub(crate) mode_other: u16,
 }
 
 /// The `proc_handler` of every entry.
 ///
 /// # Safety
 ///
-/// Called by the sysctl core for an entry built by [`SysctlTable::register`],
-/// with the core's valid buffer, length and position pointers.
-unsafe extern "C" fn handler(
+/// Called by the sysctl core for an entry built by [`SysctlTable::register`]
+/// with `C`, with the core's valid buffer, length and position pointers.
+unsafe extern "C" fn handler<C: SysctlOps>(
     table: *const bindings::ctl_table,
     write: c_int,
     buffer: *mut c_void,
     lenp: *mut usize,
     ppos: *mut bindings::loff_t,
 ) -> c_int {
-    // SAFETY: `table` is one of the entries built by `SysctlTable::register`:
-    // `data` points to a `&'static dyn Knob` in its `refs` vector and `extra1`
-    // to the namespace it was registered for, both alive while the table is
-    // registered (unregistering waits for running handlers).
-    let (knob, net) = unsafe {
+    // SAFETY: `table` is one of the entries built by `register::<C>()`:
+    // `data` is the `Arc<C>` data pointer the table holds and `extra1` the
+    // entry's index; the table outlives the registration, and
+    // unregistering waits for running handlers.
+    let (ops, idx) = unsafe {
         (
-            *((*table).data as *const &'static dyn Knob),
-            (*table).extra1.cast::<bindings::net>(),
+            &*(*table).data.cast::<C>().cast_const(),
+            (*table).extra1 as usize,
         )
     };
-    let (Some(t), Some(ns)) = (current_tracker(), net_state_of(net)) else {
-        return ENOENT.to_errno();
-    };
-    let mut val: c_int = knob.read(t, ns);
+    let mut val: c_int = ops.read(idx);
     // SAFETY: `table` is valid (see above); the copy is only used for this
     // call, pointing at the local value.
     let mut tmp = unsafe { core::ptr::read(table) };
@@ -72,7 +68,7 @@ unsafe extern "C" fn handler(
     if write == 0 || ret < 0 {
         return ret;
     }
-    match knob.write(t, ns, val) {
+    match ops.write(idx, val) {
         Ok(()) => 0,
         Err(e) => e.to_errno(),
     }
@@ -82,59 +78,53 @@ unsafe extern "C" fn handler(
 ///
 /// # Invariants
 ///
-/// `header` is the registration of `table` (whose entries point into
-/// `refs`) for a namespace that outlives `self`.
-pub(crate) struct SysctlTable {
+/// `header` is the registration of `table` (whose entries point to `ops`)
+/// in a namespace that outlives `self`.
+pub(crate) struct SysctlTable<C: SysctlOps> {
     header: *mut bindings::ctl_table_header,
     _table: KVec<bindings::ctl_table>,
-    _refs: KVec<&'static dyn Knob>,
+    _ops: Arc<C>,
 }
 
-// SAFETY: the header is only used to unregister.
-unsafe impl Send for SysctlTable {}
+// SAFETY: the header is only used to unregister; `C` is `Send + Sync`.
+unsafe impl<C: SysctlOps> Send for SysctlTable<C> {}
 // SAFETY: no shared mutable state.
-unsafe impl Sync for SysctlTable {}
+unsafe impl<C: SysctlOps> Sync for SysctlTable<C> {}
 
-impl SysctlTable {
-    /// Registers `knobs` under `net/rconntrack` in `net`; entries not
-    /// `writable`, or every entry when `read_only`, are mode 0444.
+impl<C: SysctlOps> SysctlTable<C> {
+    /// Registers `entries` under `path` in `net`, answered by `ops`.
     ///
-    /// The caller keeps the result in its per-namespace state, which is
-    /// dropped in the namespace's exit callback, before the namespace goes.
-    pub(crate) fn register(net: &Net<'_>, knobs: &[KnobSpec], read_only: bool) -> Result<Self> {
-        let mut refs = KVec::with_capacity(knobs.len(), GFP_KERNEL)?;
-        for k in knobs {
-            refs.push(k.knob, GFP_KERNEL)?;
-        }
-        let mut table = KVec::with_capacity(knobs.len(), GFP_KERNEL)?;
-        for (k, r) in knobs.iter().zip(refs.iter()) {
-            let writable = k.writable && !read_only;
+    /// Only the pernet abstraction calls this, with the namespace it is
+    /// initialising, and drops the result in the namespace's exit callback.
+    pub(super) fn register(
+        net: *mut bindings::net,
+        path: &'static CStr,
+        entries: &[SysctlEntry],
+        init_ns: bool,
+        ops: Arc<C>,
+    ) -> Result<Self> {
+        let mut table = KVec::with_capacity(entries.len(), GFP_KERNEL)?;
+        let data = Arc::as_ptr(&ops).cast_mut().cast::<c_void>();
+        for (i, e) in entries.iter().enumerate() {
             table.push(
                 bindings::ctl_table {
-                    procname: k.name.as_char_ptr(),
-                    data: core::ptr::from_ref::<&'static dyn Knob>(r)
-                        .cast_mut()
-                        .cast(),
+                    procname: e.name.as_char_ptr(),
+                    data,
                     maxlen: core::mem::size_of::<c_int>() as c_int,
-                    mode: if writable { 0o644 } else { 0o444 },
-                    proc_handler: Some(handler),
+                    mode: if init_ns { e.mode_init } else { e.mode_other },
+                    proc_handler: Some(handler::<C>),
                     poll: core::ptr::null_mut(),
-                    extra1: net.as_ptr().cast(),
+                    extra1: i as *mut c_void,
                     extra2: core::ptr::null_mut(),
                 },
                 GFP_KERNEL,
             )?;
         }
-        // SAFETY: `table` holds `len` valid entries in a buffer that stays
-        // put (no more pushes) and lives in `self` until unregistered; the
-        // path is a static string.
+        // SAFETY: `net` is live (caller); `table` holds `len` valid entries
+        // in a buffer that stays put (no more pushes) and lives in `self`
+        // until unregistered; the path is a static string.
         let header = unsafe {
-            bindings::register_net_sysctl_sz(
-                net.as_ptr(),
-                c"net/rconntrack".as_char_ptr(),
-                table.as_mut_ptr(),
-                table.len(),
-            )
+            bindings::register_net_sysctl_sz(net, path.as_char_ptr(), table.as_mut_ptr(), table.len())
         };
         if header.is_null() {
             return Err(ENOMEM);
@@ -143,12 +133,12 @@ impl SysctlTable {
         Ok(SysctlTable {
             header,
             _table: table,
-            _refs: refs,
+            _ops: ops,
         })
     }
 }
 
-impl Drop for SysctlTable {
+impl<C: SysctlOps> Drop for SysctlTable<C> {
     fn drop(&mut self) {
         // SAFETY: registered in `register()`; waits for running handlers.
         unsafe { bindings::unregister_net_sysctl_table(self.header) };

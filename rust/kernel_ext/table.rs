@@ -1,22 +1,34 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The connection table.
+//! A two-way RCU hash table with striped locks, generic over its key.
 //!
-//! Entries come from a dedicated slab cache and are linked twice, once per
-//! direction, into `hlist_nulls`-style chains of a kvmalloc'd bucket array
-//! (the array lives outside the slab linear-map pressure that entries add).
+//! This is the table nf_conntrack builds from `hlist_nulls`, made generic:
+//! every entry has a key `K` and is linked twice, under `K` and under
+//! `K::reverse()`, so one lookup finds it from either direction of a
+//! connection. The tracker is its only user today; it names no tracker type
+//! (the key is a [`TableKey`], the owner an opaque [`Owner`]), so all the
+//! `unsafe` of the data structure lives in this one file, with its reasoning,
+//! and the logic on top has none.
 //!
-//! * Lookups are lock-free under RCU. A chain ends in a "nulls" marker that
-//!   encodes its bucket; a reader that ends on another bucket's marker, or sees
-//!   the generation change (a resize ran), restarts (`search_restart`).
-//! * Inserts and removals take the stripe locks of both buckets, lower index
-//!   first, and re-check the generation under the locks.
-//! * Removed entries are freed after an RCU grace period, so a reference
-//!   obtained under an RCU guard stays valid while the guard lives. This is
-//!   the whole safety argument of the API: [`Entry`] references are tied to
-//!   the [`rcu::Guard`] lifetime.
-//! * Resizing takes every stripe, bumps the generation (odd while moving),
-//!   moves the nodes and frees the old array after a grace period.
+//! * Entries come from a dedicated slab cache (`SLAB_NO_MERGE`, so its
+//!   `/proc/slabinfo` line and object size mean what they say) and are linked
+//!   into chains of a kvmalloc'd bucket array (outside the slab lowmem
+//!   pressure entries add). A chain ends in a "nulls" marker that encodes its
+//!   bucket.
+//! * Lookups are lock-free under RCU. A resize makes the generation odd while
+//!   it moves entries; readers wait for an even generation (as
+//!   `read_seqcount_begin()` does), and restart when they end on another
+//!   bucket's marker or the generation moved. After a bounded number of
+//!   restarts they look up under the bucket's stripe lock, which a resize
+//!   excludes, so a lookup never misses an entry that is in the table.
+//! * Inserts and removals take the stripe locks of both buckets (lower index
+//!   first, see [`Stripes`]) and re-check the generation under the locks.
+//! * An entry is `NEW` until inserted, `LIVE` while linked, `DEAD` once
+//!   unlinked; only a `LIVE` entry found in this table's chains is removed,
+//!   so no safe call can unlink or free an entry twice. Removed entries are
+//!   freed by an RCU callback, so a reference obtained under an
+//!   [`rcu::Guard`] stays valid while the guard (and the table) lives: every
+//!   returned `&Entry` is bounded by both.
 //!
 //! Node pointers carry two tag bits: bit 0 marks a nulls value, bit 1 the
 //! direction of the node pointed to, so a node leads back to its entry.
@@ -25,10 +37,8 @@ use super::glue;
 use super::hash::HashKey;
 use super::stripes::Stripes;
 use super::sys;
-use crate::proto::Dir;
-use crate::tuple::Tuple;
 use core::ptr::NonNull;
-use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU8, AtomicUsize, Ordering};
 use kernel::bindings;
 use kernel::prelude::*;
 use kernel::sync::{rcu, Arc};
@@ -37,6 +47,9 @@ use kernel::types::Opaque;
 const NULLS: usize = 1;
 const DIR_BIT: usize = 2;
 const TAG_MASK: usize = 3;
+
+/// Lock-free lookup attempts before a lookup takes the stripe lock.
+const LOCKLESS_TRIES: u32 = 8;
 
 fn nulls(bucket: u32) -> usize {
     ((bucket as usize) << 2) | NULLS
@@ -55,53 +68,67 @@ fn scale(hash: u32, n: u32) -> u32 {
     ((u64::from(hash) * u64::from(n)) >> 32) as u32
 }
 
+/// A key of the table: one direction of a connection.
+pub(crate) trait TableKey: Copy + PartialEq + Send + Sync + 'static {
+    /// The key of the other direction.
+    fn reverse(&self) -> Self;
+    /// The keyed hash of this key for an owner with id `salt`.
+    fn hash(&self, key: &HashKey, salt: u32) -> u32;
+}
+
 #[repr(C)]
 struct Node {
     next: AtomicUsize,
 }
 
-/// Per-netns data shared by all entries of one network namespace.
-pub(crate) struct NetShared {
-    /// Namespace number (mixed into the hash).
+/// Data shared by all entries of one owner (a network namespace).
+pub(crate) struct Owner {
+    /// Owner number (mixed into the hash).
     pub(crate) id: u32,
-    /// Entries of this namespace in the table.
+    /// Entries of this owner in the table.
     pub(crate) count: AtomicU32,
 }
 
-/// A tracked connection.
+const NEW: u8 = 0;
+const LIVE: u8 = 1;
+const DEAD: u8 = 2;
+
+/// A table entry.
 ///
 /// Aligned to 8 so that its size is a whole slab slot on i386 too (68 bytes
-/// would take a 72-byte slot): `entry_size` then is the real cost.
+/// would take a 72-byte slot): the cache's object size then is the real cost.
 #[repr(C, align(8))]
-pub(crate) struct Entry {
+pub(crate) struct Entry<K: TableKey> {
     nodes: [Node; 2],
-    owner: Arc<NetShared>,
+    owner: Arc<Owner>,
     /// Expiry time in jiffies.
     pub(crate) expires: AtomicUsize,
-    /// Status word, see [`crate::proto::status`].
+    /// Status word, owned by the table's user.
     pub(crate) status: AtomicU32,
-    dead: AtomicBool,
-    /// The original-direction tuple.
-    pub(crate) tuple: Tuple,
+    /// `NEW`, `LIVE` or `DEAD`; changes only under the entry's stripe locks.
+    state: AtomicU8,
+    /// The original-direction key.
+    pub(crate) key: K,
     rcu: Opaque<bindings::callback_head>,
 }
 
-impl Entry {
-    /// Whether the entry belongs to `net`.
-    pub(crate) fn belongs_to(&self, net: &NetShared) -> bool {
-        core::ptr::eq(&*self.owner, net)
+impl<K: TableKey> Entry<K> {
+    /// Whether the entry belongs to `owner`.
+    pub(crate) fn belongs_to(&self, owner: &Owner) -> bool {
+        core::ptr::eq(&*self.owner, owner)
     }
 
     /// Whether the entry was removed from the table.
     pub(crate) fn is_dead(&self) -> bool {
-        self.dead.load(Ordering::Acquire)
+        self.state.load(Ordering::Acquire) == DEAD
     }
 
-    /// The tuple of direction `d`.
-    pub(crate) fn tuple_of(&self, d: Dir) -> Tuple {
-        match d {
-            Dir::Original => self.tuple,
-            Dir::Reply => self.tuple.invert(),
+    /// The key of direction `reply`.
+    pub(crate) fn key_of(&self, reply: bool) -> K {
+        if reply {
+            self.key.reverse()
+        } else {
+            self.key
         }
     }
 
@@ -114,10 +141,10 @@ impl Entry {
 ///
 /// # Safety
 ///
-/// `v` must be a value read from a chain of the table while the entry it
+/// `v` must be a value read from a chain of a table while the entry it
 /// designates cannot have been freed: under the RCU read lock, or under the
-/// bucket's stripe lock.
-unsafe fn entry_of<'a>(v: usize) -> (&'a Entry, usize) {
+/// bucket's stripe lock. The returned reference must not outlive that.
+unsafe fn entry_of<'a, K: TableKey>(v: usize) -> (&'a Entry<K>, usize) {
     let d = (v & DIR_BIT) >> 1;
     let node = (v & !TAG_MASK) as *const Node;
     // SAFETY: chain values point at `nodes[d]` of a live entry (caller's
@@ -125,8 +152,8 @@ unsafe fn entry_of<'a>(v: usize) -> (&'a Entry, usize) {
     // the entry.
     let e = unsafe {
         node.sub(d)
-            .byte_sub(core::mem::offset_of!(Entry, nodes))
-            .cast::<Entry>()
+            .byte_sub(core::mem::offset_of!(Entry<K>, nodes))
+            .cast::<Entry<K>>()
     };
     // SAFETY: see above; the entry lives at least as long as the caller's
     // RCU guard or lock.
@@ -137,7 +164,7 @@ unsafe fn entry_of<'a>(v: usize) -> (&'a Entry, usize) {
 ///
 /// # Invariants
 ///
-/// `heads` points to `n` initialised `AtomicUsize` allocated by kvcalloc.
+/// `heads` points to `n >= 1` initialised `AtomicUsize` allocated by kvcalloc.
 struct Buckets {
     heads: NonNull<AtomicUsize>,
     n: u32,
@@ -145,6 +172,7 @@ struct Buckets {
 
 impl Buckets {
     fn new(n: u32) -> Result<KBox<Self>> {
+        let n = n.max(1);
         // SAFETY: plain allocation.
         let p = unsafe { glue::rct_kvcalloc(n as usize, core::mem::size_of::<AtomicUsize>()) };
         let heads = NonNull::new(p.cast::<AtomicUsize>()).ok_or(ENOMEM)?;
@@ -153,8 +181,13 @@ impl Buckets {
             // the layout of usize and zero is a valid value.
             unsafe { (*heads.as_ptr().add(i as usize)).store(nulls(i), Ordering::Relaxed) };
         }
+        let b = KBox::new(Buckets { heads, n }, GFP_KERNEL);
+        if b.is_err() {
+            // SAFETY: allocated above, never published.
+            unsafe { bindings::kvfree(p) };
+        }
         // INVARIANT: allocated and initialised above.
-        Ok(KBox::new(Buckets { heads, n }, GFP_KERNEL)?)
+        Ok(b?)
     }
 
     fn head(&self, i: u32) -> &AtomicUsize {
@@ -172,49 +205,48 @@ impl Drop for Buckets {
     }
 }
 
-/// The entry cache, shared with the RCU free callback.
-static CACHE: AtomicPtr<bindings::kmem_cache> = AtomicPtr::new(core::ptr::null_mut());
-
 /// RCU callback freeing a removed entry.
 ///
 /// # Safety
 ///
-/// `head` must be the `rcu` field of an entry handed to `call_rcu()` by
-/// [`Table::remove`].
-unsafe extern "C" fn free_rcu(head: *mut bindings::callback_head) {
+/// `head` must be the `rcu` field of an `Entry<K>` handed to `call_rcu()` by
+/// [`Table::remove_if`].
+unsafe extern "C" fn free_rcu<K: TableKey>(head: *mut bindings::callback_head) {
     // SAFETY: `head` is the `rcu` field of an entry passed to `call_rcu()`
-    // by `Table::remove()`; the entry is unlinked and a grace period has
-    // elapsed, so nothing else references it.
+    // by `Table::remove_if()`; the entry is unlinked and a grace period has
+    // elapsed, so nothing else references it. `kfree()` frees objects of
+    // any slab cache; the table's `Drop` waits for these callbacks
+    // (`rcu_barrier()`) before destroying the cache.
     unsafe {
-        let e = kernel::container_of!(Opaque::cast_from(head), Entry, rcu).cast_mut();
+        let e = kernel::container_of!(Opaque::cast_from(head), Entry<K>, rcu).cast_mut();
         core::ptr::drop_in_place(e);
-        bindings::kmem_cache_free(CACHE.load(Ordering::Relaxed), e.cast());
+        bindings::kfree(e.cast());
     }
 }
 
 /// An allocated entry that is not in the table yet; on drop it is freed and
 /// its reservation in the table's count released.
-pub(crate) struct NewEntry<'t> {
-    e: NonNull<Entry>,
-    count: &'t AtomicU32,
+pub(crate) struct NewEntry<'t, K: TableKey> {
+    e: NonNull<Entry<K>>,
+    table: &'t Table<K>,
 }
 
-impl NewEntry<'_> {
-    /// The entry.
-    pub(crate) fn entry(&self) -> &Entry {
+impl<K: TableKey> NewEntry<'_, K> {
+    /// The entry (`NEW`: [`Table::remove_if`] refuses it).
+    pub(crate) fn entry(&self) -> &Entry<K> {
         // SAFETY: owned, initialised entry.
         unsafe { self.e.as_ref() }
     }
 }
 
-impl Drop for NewEntry<'_> {
+impl<K: TableKey> Drop for NewEntry<'_, K> {
     fn drop(&mut self) {
-        self.count.fetch_sub(1, Ordering::Relaxed);
+        self.table.count.fetch_sub(1, Ordering::Relaxed);
         // SAFETY: never published, so nobody else can see it; initialised
-        // by `Table::alloc()` from the cache.
+        // by `Table::alloc()` from the table's cache.
         unsafe {
             core::ptr::drop_in_place(self.e.as_ptr());
-            bindings::kmem_cache_free(CACHE.load(Ordering::Relaxed), self.e.as_ptr().cast());
+            bindings::kmem_cache_free(self.table.cache.as_ptr(), self.e.as_ptr().cast());
         }
     }
 }
@@ -229,20 +261,22 @@ pub(crate) enum AllocError {
 }
 
 /// Result of a lookup.
-pub(crate) struct Found<'g> {
+pub(crate) struct Found<'a, K: TableKey> {
     /// The entry.
-    pub(crate) entry: &'g Entry,
-    /// Direction of the packet relative to the entry.
-    pub(crate) dir: Dir,
+    pub(crate) entry: &'a Entry<K>,
+    /// Whether the key looked up was the entry's reverse key.
+    pub(crate) reply: bool,
 }
 
 /// Why an insert was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum InsertError {
-    /// Another CPU inserted the same connection first.
+    /// Another CPU inserted the same key first.
     Clash,
     /// The chain is already at its length cap.
     ChainTooLong,
+    /// The entry was allocated from another table.
+    Foreign,
 }
 
 /// The two buckets of an entry, locked (stripes released before the RCU
@@ -259,23 +293,26 @@ struct Locked<'a> {
 /// # Invariants
 ///
 /// `buckets` always points to a live `Buckets` from `KBox::into_raw`; a
-/// replaced array is freed only after a grace period. All entries linked in
-/// it were allocated from `cache` (also stored in [`CACHE`]), and there is
-/// one `Table` at a time.
-pub(crate) struct Table {
+/// replaced array is freed only after a grace period. Every `LIVE` entry
+/// linked in it was allocated from `cache`; `count` counts them plus the
+/// reservations of live [`NewEntry`] values.
+pub(crate) struct Table<K: TableKey> {
     cache: NonNull<bindings::kmem_cache>,
     buckets: AtomicPtr<Buckets>,
+    /// Odd while a resize moves entries (a seqcount).
     gen: AtomicU32,
     stripes: Stripes,
     key: HashKey,
     count: AtomicU32,
     object_size: u32,
+    _k: core::marker::PhantomData<K>,
 }
 
-// SAFETY: all shared state is atomic or protected by the stripe locks.
-unsafe impl Send for Table {}
+// SAFETY: all shared state is atomic or protected by the stripe locks; the
+// keys are `Send + Sync`.
+unsafe impl<K: TableKey> Send for Table<K> {}
 // SAFETY: as above.
-unsafe impl Sync for Table {}
+unsafe impl<K: TableKey> Sync for Table<K> {}
 
 /// Longest chain an insert accepts (nf_conntrack's `MAX_CHAINLEN`).
 pub(crate) const MAX_CHAIN: u32 = 64;
@@ -285,19 +322,25 @@ pub(crate) const MAX_CHAIN: u32 = 64;
 const GFP_PACKET: bindings::gfp_t =
     bindings::GFP_ATOMIC | bindings::__GFP_NOWARN | (1 << bindings::___GFP_NOMEMALLOC_BIT);
 
-impl Table {
+impl<K: TableKey> Table<K> {
     /// Creates the cache and a table of `nbuckets` buckets and `nlocks`
-    /// stripes.
-    pub(crate) fn new(name: &'static CStr, nbuckets: u32, nlocks: usize) -> Result<Self> {
+    /// stripes. `hash_key` fixes the hash key (tests that craft chain
+    /// collisions); `None` draws a random one.
+    pub(crate) fn new(
+        name: &'static CStr,
+        nbuckets: u32,
+        nlocks: usize,
+        hash_key: Option<[u32; 2]>,
+    ) -> Result<Self> {
         let stripes = Stripes::new(nlocks)?;
-        let buckets = KBox::into_raw(Buckets::new(nbuckets.max(1))?);
+        let buckets = KBox::into_raw(Buckets::new(nbuckets)?);
         // SAFETY: `name` is a static C string; size and alignment are the
         // entry's.
         let cache = unsafe {
             glue::rct_cache_create(
                 name.as_char_ptr(),
-                core::mem::size_of::<Entry>() as u32,
-                core::mem::align_of::<Entry>() as u32,
+                core::mem::size_of::<Entry<K>>() as u32,
+                core::mem::align_of::<Entry<K>>() as u32,
             )
         };
         let Some(cache) = NonNull::new(cache) else {
@@ -305,18 +348,21 @@ impl Table {
             drop(unsafe { KBox::from_raw(buckets) });
             return Err(ENOMEM);
         };
-        CACHE.store(cache.as_ptr(), Ordering::Relaxed);
         // SAFETY: valid cache.
         let object_size = unsafe { glue::rct_cache_object_size(cache.as_ptr()) };
-        // INVARIANT: fresh array and cache.
+        // INVARIANT: fresh array and cache, no entry.
         Ok(Table {
             cache,
             buckets: AtomicPtr::new(buckets),
             gen: AtomicU32::new(0),
             stripes,
-            key: HashKey::random(),
+            key: match hash_key {
+                Some(k) => HashKey::fixed(k),
+                None => HashKey::random(),
+            },
             count: AtomicU32::new(0),
             object_size,
+            _k: core::marker::PhantomData,
         })
     }
 
@@ -324,6 +370,21 @@ impl Table {
         // SAFETY: always a live array (invariant); callers hold the RCU read
         // lock or a stripe lock, which keeps it alive.
         unsafe { &*self.buckets.load(Ordering::Acquire) }
+    }
+
+    /// Waits until no resize is moving entries; returns the generation.
+    ///
+    /// Bounded by the resize in progress on another CPU, as nf_conntrack's
+    /// `read_seqcount_begin(&nf_conntrack_generation)`; a resize runs with
+    /// bottom halves disabled, so it never waits for this CPU.
+    fn stable_gen(&self) -> u32 {
+        loop {
+            let g = self.gen.load(Ordering::Acquire);
+            if g & 1 == 0 {
+                return g;
+            }
+            sys::cpu_relax();
+        }
     }
 
     /// Number of buckets.
@@ -342,70 +403,88 @@ impl Table {
         self.object_size
     }
 
-    /// Entries in the table (all namespaces), including reservations.
+    /// Entries in the table (all owners), including reservations.
     pub(crate) fn count(&self) -> u32 {
         self.count.load(Ordering::Relaxed)
     }
 
-    /// The keyed hash of `t` in namespace `net`.
-    pub(crate) fn hash(&self, net: &NetShared, t: &Tuple) -> u32 {
-        let w = t.hash_words();
-        let words = [
-            w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7], w[8], w[9], net.id,
-        ];
-        self.key.hash(&words)
+    /// The keyed hash of `k` for `owner`.
+    pub(crate) fn hash(&self, owner: &Owner, k: &K) -> u32 {
+        k.hash(&self.key, owner.id)
     }
 
-    /// Finds the entry of `t` in `net`; `restarts` counts search restarts.
-    pub(crate) fn lookup<'g>(
-        &self,
-        _g: &'g rcu::Guard,
-        net: &NetShared,
-        t: &Tuple,
+    /// Walks chain `idx` of `b` for `k` (original node) or its reverse.
+    ///
+    /// Returns the hit, or the chain's final nulls value.
+    fn walk<'a>(
+        b: &Buckets,
+        idx: u32,
+        owner: &Owner,
+        k: &K,
+        rev: &K,
+    ) -> core::result::Result<Found<'a, K>, usize> {
+        let mut v = b.head(idx).load(Ordering::Acquire);
+        while !is_nulls(v) {
+            // SAFETY: read from a chain under the RCU guard or stripe lock
+            // of the caller, which bounds `'a`.
+            let (e, d) = unsafe { entry_of::<'a, K>(v) };
+            if e.belongs_to(owner) {
+                let hit = if d == 0 { e.key == *k } else { e.key == *rev };
+                if hit {
+                    return Ok(Found {
+                        entry: e,
+                        reply: d == 1,
+                    });
+                }
+            }
+            v = e.nodes[d].next.load(Ordering::Acquire);
+        }
+        Err(v)
+    }
+
+    /// Finds the entry of `k` for `owner`; `restarts` counts lock-free
+    /// attempts that a concurrent resize invalidated.
+    pub(crate) fn lookup<'a>(
+        &'a self,
+        _g: &'a rcu::Guard,
+        owner: &Owner,
+        k: &K,
         restarts: &mut u32,
-    ) -> Option<Found<'g>> {
-        let inv = t.invert();
-        let h = self.hash(net, t);
-        loop {
-            let seq = self.gen.load(Ordering::Acquire);
+    ) -> Option<Found<'a, K>> {
+        let rev = k.reverse();
+        let h = self.hash(owner, k);
+        for _ in 0..LOCKLESS_TRIES {
+            let seq = self.stable_gen();
             let b = self.buckets();
             let idx = scale(h, b.n);
-            let mut v = b.head(idx).load(Ordering::Acquire);
-            while !is_nulls(v) {
-                // SAFETY: read from a chain under the RCU guard `_g`.
-                let (e, d) = unsafe { entry_of::<'g>(v) };
-                if e.belongs_to(net) {
-                    let hit = if d == 0 {
-                        e.tuple == *t
-                    } else {
-                        e.tuple == inv
-                    };
-                    if hit {
-                        let dir = if d == 0 { Dir::Original } else { Dir::Reply };
-                        return Some(Found { entry: e, dir });
+            match Self::walk(b, idx, owner, k, &rev) {
+                Ok(f) => return Some(f),
+                Err(end) => {
+                    // A miss counts only if the walk ended on this bucket's
+                    // marker and no resize ran meanwhile.
+                    if nulls_bucket(end) == idx && self.gen.load(Ordering::Acquire) == seq {
+                        return None;
                     }
                 }
-                v = e.nodes[d].next.load(Ordering::Acquire);
             }
-            let moved = nulls_bucket(v) != idx || seq & 1 != 0;
-            if (moved || self.gen.load(Ordering::Acquire) != seq) && *restarts < 16 {
-                *restarts += 1;
-                continue;
-            }
-            return None;
+            *restarts += 1;
         }
+        // Resizes keep overtaking the lock-free walk: walk under the
+        // bucket's stripe lock, which a resize excludes.
+        let l = self.lock_pair([h, h]);
+        Self::walk(l.b, l.idx[0], owner, k, &rev).ok()
     }
 
     /// Reserves a place below `max` and allocates an entry for it
     /// (`GFP_ATOMIC`, no warning, no emergency reserve).
     pub(crate) fn alloc(
         &self,
-        net: &Arc<NetShared>,
-        tuple: Tuple,
+        owner: &Arc<Owner>,
+        key: K,
         status: u32,
         expires: usize,
         max: u32,
-    ) -> core::result::Result<NewEntry<'_>, AllocError> {
+    ) -> core::result::Result<NewEntry<'_, K>, AllocError> {
         let mut c = self.count.load(Ordering::Relaxed);
         loop {
             if c >= max {
@@ -421,7 +500,7 @@ impl Table {
         }
         // SAFETY: valid cache (invariant).
         let p = unsafe { glue::rct_cache_alloc(self.cache.as_ptr(), GFP_PACKET) };
-        let Some(e) = NonNull::new(p.cast::<Entry>()) else {
+        let Some(e) = NonNull::new(p.cast::<Entry<K>>()) else {
             self.count.fetch_sub(1, Ordering::Relaxed);
             return Err(AllocError::NoMemory);
         };
@@ -436,33 +515,30 @@ impl Table {
                         next: AtomicUsize::new(NULLS),
                     },
                 ],
-                owner: net.clone(),
+                owner: owner.clone(),
                 expires: AtomicUsize::new(expires),
                 status: AtomicU32::new(status),
-                dead: AtomicBool::new(false),
-                tuple,
+                state: AtomicU8::new(NEW),
+                key,
                 rcu: Opaque::uninit(),
             })
         };
-        Ok(NewEntry {
-            e,
-            count: &self.count,
-        })
+        Ok(NewEntry { e, table: self })
     }
 
     /// Locks the buckets of hashes `h` in the current array, retrying across
     /// a concurrent resize (the generation must be even and unchanged once
-    /// the stripes are held; a resize holds them all).
+    /// the stripes are held; a resize excludes every stripe holder).
     fn lock_pair(&self, h: [u32; 2]) -> Locked<'_> {
         loop {
-            let seq = self.gen.load(Ordering::Acquire);
+            let seq = self.stable_gen();
             let rcu = rcu::read_lock();
             let b = self.buckets();
             let idx = [scale(h[0], b.n), scale(h[1], b.n)];
             let g = self
                 .stripes
                 .lock2(self.stripes.index(idx[0]), self.stripes.index(idx[1]));
-            if seq & 1 == 0 && self.gen.load(Ordering::Acquire) == seq {
+            if self.gen.load(Ordering::Acquire) == seq {
                 return Locked {
                     b,
                     idx,
@@ -475,20 +551,22 @@ impl Table {
 
     /// Inserts both directions of `new`, refusing clashes and chains longer
     /// than `MAX_CHAIN`. On error the entry is freed.
-    pub(crate) fn insert(&self, new: NewEntry<'_>) -> core::result::Result<(), InsertError> {
+    pub(crate) fn insert(&self, new: NewEntry<'_, K>) -> core::result::Result<(), InsertError> {
+        if !core::ptr::eq(new.table, self) {
+            return Err(InsertError::Foreign);
+        }
         let e = new.entry();
-        let inv = e.tuple.invert();
-        let h = [self.hash(&e.owner, &e.tuple), self.hash(&e.owner, &inv)];
+        let rev = e.key.reverse();
+        let h = [self.hash(&e.owner, &e.key), self.hash(&e.owner, &rev)];
         let l = self.lock_pair(h);
         let (b, idx) = (l.b, l.idx);
-        for (i, want) in [(idx[0], &e.tuple), (idx[1], &inv)] {
+        for (i, want) in [(idx[0], &e.key), (idx[1], &rev)] {
             let mut len = 0;
             let mut v = b.head(i).load(Ordering::Relaxed);
             while !is_nulls(v) {
                 // SAFETY: read from a chain under its stripe lock.
-                let (x, d) = unsafe { entry_of(v) };
-                let dir = if d == 0 { Dir::Original } else { Dir::Reply };
-                if x.belongs_to(&e.owner) && x.tuple_of(dir) == *want {
+                let (x, d) = unsafe { entry_of::<K>(v) };
+                if x.belongs_to(&e.owner) && x.key_of(d == 1) == *want {
                     return Err(InsertError::Clash);
                 }
                 len += 1;
@@ -498,11 +576,13 @@ impl Table {
                 v = x.nodes[d].next.load(Ordering::Relaxed);
             }
         }
+        e.state.store(LIVE, Ordering::Relaxed);
         for (d, &i) in idx.iter().enumerate() {
             let head = b.head(i);
             e.nodes[d]
                 .next
                 .store(head.load(Ordering::Relaxed), Ordering::Relaxed);
+            // Publishes the initialised entry to RCU readers.
             head.store(e.node_value(d), Ordering::Release);
         }
         // The reservation made by `alloc()` now counts the entry.
@@ -513,7 +593,8 @@ impl Table {
     }
 
     /// Unlinks node `d` of `e` from chain `i` of `b`; caller holds the lock.
-    fn unlink(b: &Buckets, i: u32, e: &Entry, d: usize) -> bool {
+    /// Returns `false`, changing nothing, if the node is not in the chain.
+    fn unlink(b: &Buckets, i: u32, e: &Entry<K>, d: usize) -> bool {
         let target = e.node_value(d);
         let mut slot = b.head(i);
         loop {
@@ -526,40 +607,55 @@ impl Table {
                 return true;
             }
             // SAFETY: read from a chain under its stripe lock.
-            let (x, xd) = unsafe { entry_of(v) };
+            let (x, xd) = unsafe { entry_of::<K>(v) };
             slot = &x.nodes[xd].next;
         }
     }
 
     /// Removes `e` and frees it after a grace period. Returns `false` if it
-    /// was already removed (by GC, a flush, or another CPU).
-    pub(crate) fn remove(&self, e: &Entry) -> bool {
-        if e.is_dead() {
+    /// is not in this table (already removed, never inserted, or another
+    /// table's).
+    pub(crate) fn remove(&self, e: &Entry<K>) -> bool {
+        self.remove_if(e, |_| true)
+    }
+
+    /// Removes `e` if `pred` holds under the entry's locks (a decision made
+    /// outside them, such as "expired", may be stale by then).
+    pub(crate) fn remove_if(&self, e: &Entry<K>, pred: impl FnOnce(&Entry<K>) -> bool) -> bool {
+        if e.state.load(Ordering::Acquire) != LIVE {
             return false;
         }
         let h = [
-            self.hash(&e.owner, &e.tuple),
-            self.hash(&e.owner, &e.tuple.invert()),
+            self.hash(&e.owner, &e.key),
+            self.hash(&e.owner, &e.key.reverse()),
         ];
         let l = self.lock_pair(h);
         let (b, idx) = (l.b, l.idx);
-        if e.dead.load(Ordering::Relaxed) {
+        if e.state.load(Ordering::Relaxed) != LIVE || !pred(e) {
             return false;
         }
-        let ok0 = Self::unlink(b, idx[0], e, 0);
-        let ok1 = Self::unlink(b, idx[1], e, 1);
-        e.dead.store(true, Ordering::Release);
+        // An entry of another table is in none of these chains: nothing is
+        // changed then.
+        if !Self::unlink(b, idx[0], e, 0) {
+            return false;
+        }
+        if !Self::unlink(b, idx[1], e, 1) {
+            // Cannot happen: both nodes are linked while `LIVE`. Leak the
+            // entry rather than free what a chain may still reach.
+            pr_err!("entry missing from its reply chain\n");
+            e.state.store(DEAD, Ordering::Release);
+            return false;
+        }
+        e.state.store(DEAD, Ordering::Release);
         self.count.fetch_sub(1, Ordering::Relaxed);
         e.owner.count.fetch_sub(1, Ordering::Relaxed);
         drop(l);
-        if !(ok0 && ok1) {
-            pr_err!("entry missing from its chain\n");
-        }
         // SAFETY: `e` is unlinked from both chains under their locks and
-        // marked dead, so no new reference can be taken; existing ones
-        // are RCU readers, which `call_rcu()` waits for. `rcu` is not in
-        // use (removal happens once, guarded by `dead` under the lock).
-        unsafe { bindings::call_rcu(e.rcu.get(), Some(free_rcu)) };
+        // marked dead, so no new reference can be taken; existing ones are
+        // RCU readers (bounded by their guard), which `call_rcu()` waits
+        // for. `rcu` is unused until now: the LIVE -> DEAD transition
+        // happens once, under the lock.
+        unsafe { bindings::call_rcu(e.rcu.get(), Some(free_rcu::<K>)) };
         true
     }
 
@@ -572,21 +668,26 @@ impl Table {
     /// Visits the entries (once each, by their original node) of up to
     /// `count` buckets from `start`, stopping at the end of the array.
     /// Returns the next bucket to visit, or 0 once the end was reached.
-    pub(crate) fn scan<'g>(
-        &self,
-        _g: &'g rcu::Guard,
+    ///
+    /// A resize running meanwhile may make the walk miss or repeat entries
+    /// (as a dump of nf_conntrack's table can).
+    pub(crate) fn scan<'a>(
+        &'a self,
+        _g: &'a rcu::Guard,
         start: u32,
         count: u32,
-        mut f: impl FnMut(&'g Entry),
+        mut f: impl FnMut(&'a Entry<K>),
     ) -> u32 {
+        self.stable_gen();
         let b = self.buckets();
         let start = if start >= b.n { 0 } else { start };
         let end = start.saturating_add(count).min(b.n);
         for i in start..end {
             let mut v = b.head(i).load(Ordering::Acquire);
             while !is_nulls(v) {
-                // SAFETY: read from a chain under the RCU guard `_g`.
-                let (e, d) = unsafe { entry_of::<'g>(v) };
+                // SAFETY: read from a chain under the RCU guard `_g`, which
+                // bounds `'a`.
+                let (e, d) = unsafe { entry_of::<'a, K>(v) };
                 if d == 0 {
                     f(e);
                 }
@@ -600,16 +701,20 @@ impl Table {
         }
     }
 
-    /// Rehashes every entry into `n` buckets under all stripe locks.
+    /// Rehashes every entry into `n` buckets while every stripe holder is
+    /// excluded, then frees the old array after a grace period.
     pub(crate) fn resize(&self, n: u32) -> Result {
-        let new = KBox::into_raw(Buckets::new(n.max(1))?);
+        let new = KBox::into_raw(Buckets::new(n)?);
         let old = {
             let _all = self.stripes.lock_all();
+            // Odd: readers wait, lockers re-check. The release stores of
+            // the moves below order this increment before them.
             self.gen.fetch_add(1, Ordering::AcqRel);
             // SAFETY: fresh allocation from `KBox::into_raw` above.
             let nb = unsafe { &*new };
             let old = self.buckets.load(Ordering::Acquire);
-            // SAFETY: live array (invariant), stable under all locks.
+            // SAFETY: live array (invariant), stable: every stripe holder
+            // is excluded.
             let ob = unsafe { &*old };
             for i in 0..ob.n {
                 loop {
@@ -617,12 +722,12 @@ impl Table {
                     if is_nulls(v) {
                         break;
                     }
-                    // SAFETY: read from a chain under its stripe lock.
-                    let (e, d) = unsafe { entry_of(v) };
-                    let dir = if d == 0 { Dir::Original } else { Dir::Reply };
+                    // SAFETY: read from a chain while all stripes are
+                    // excluded.
+                    let (e, d) = unsafe { entry_of::<K>(v) };
                     ob.head(i)
                         .store(e.nodes[d].next.load(Ordering::Relaxed), Ordering::Release);
-                    let j = scale(self.hash(&e.owner, &e.tuple_of(dir)), nb.n);
+                    let j = scale(self.hash(&e.owner, &e.key_of(d == 1)), nb.n);
                     e.nodes[d]
                         .next
                         .store(nb.head(j).load(Ordering::Relaxed), Ordering::Release);
@@ -630,9 +735,10 @@ impl Table {
                 }
             }
             self.buckets.store(new, Ordering::Release);
-            self.gen.fetch_add(1, Ordering::AcqRel);
+            self.gen.fetch_add(1, Ordering::Release);
             old
         };
+        // Waits for lock-free readers still walking the old array.
         sys::synchronize_rcu();
         // SAFETY: replaced above and a grace period has passed, so no reader
         // holds it; it came from `KBox::into_raw`.
@@ -641,26 +747,32 @@ impl Table {
     }
 }
 
-impl Drop for Table {
+impl<K: TableKey> Drop for Table<K> {
     fn drop(&mut self) {
-        // Free whatever is left (callers flush every namespace first).
-        let mut next = 0;
-        loop {
-            let g = rcu::read_lock();
-            next = self.scan(&g, next, 256, |e| {
-                self.remove(e);
-            });
-            drop(g);
-            if next == 0 {
+        // Free whatever is left (users empty the table first). A pass can
+        // miss nothing here: no resize or insert runs any more.
+        for _ in 0..2 {
+            if self.count() == 0 {
                 break;
             }
-            sys::cond_resched();
+            let mut next = 0;
+            loop {
+                let g = rcu::read_lock();
+                next = self.scan(&g, next, 256, |e| {
+                    self.remove(e);
+                });
+                drop(g);
+                if next == 0 {
+                    break;
+                }
+                sys::cond_resched();
+            }
         }
-        // Wait for the RCU callbacks that free entries into the cache.
+        // Waits for the RCU callbacks that free entries into the cache.
         sys::rcu_barrier();
-        // SAFETY: every entry was freed above; no user of the cache is left.
+        // SAFETY: every entry was freed above and no `NewEntry` can outlive
+        // the borrow of `self` it holds; no user of the cache is left.
         unsafe { bindings::kmem_cache_destroy(self.cache.as_ptr()) };
-        CACHE.store(core::ptr::null_mut(), Ordering::Relaxed);
         // SAFETY: live array from `KBox::into_raw`; no reader left.
         drop(unsafe { KBox::from_raw(self.buckets.load(Ordering::Acquire)) });
     }
