@@ -12,7 +12,7 @@
 ARCHES ?= x86_64 i386
 Q := qemu
 
-.PHONY: all deps kernel module host-test run shell check bench clean help
+.PHONY: all deps kernel module host-test harness-test run shell check bench clean help
 
 all: module
 
@@ -30,6 +30,10 @@ module: deps
 
 host-test:
 	cd rust/host && cargo test
+
+# The harness's own self-test (seconds; make check runs it too).
+harness-test:
+	$(Q)/harness-test.sh
 
 run: deps
 	@if [ -t 0 ]; then $(Q)/vm.sh x86_64 shell; else $(Q)/vm.sh x86_64 run; fi

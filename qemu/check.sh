@@ -14,17 +14,53 @@ result() { # NAME RC
 		fail=$((fail + 1)); echo "not ok - $1"
 	fi
 }
+# slowest: the five slowest kselftests of each guest (warm-run tuning).
+slowest() {
+	local a t
+	for a in $ARCHES; do
+		t=$CACHE/results/$a.times
+		[ -s "$t" ] || continue
+		echo "slowest on $a: $(sort -k1,1 -rn "$t" | head -n 5 |
+			awk '{ printf "%s%s %ss", (NR > 1 ? ", " : ""), $2, $1 }')"
+	done
+}
+# finish: the summary, always the last line, whatever stopped the run.
+finish() {
+	slowest
+	echo "check took $(( $(date +%s) - start ))s"
+	echo "$pass passed, $fail failed, $skip skipped"
+	[ $fail = 0 ]
+	exit
+}
 start=$(date +%s)
-"$RCT_ROOT/qemu/deps.sh" || die "dependencies"
+# No counts or times of an earlier run: a guest that does not run now must
+# not look as if it did.
+for arch in $ARCHES; do
+	rm -f "$CACHE/results/$arch" "$CACHE/results/$arch.times"
+done
+"$RCT_ROOT/qemu/deps.sh" || { result "dependencies (qemu/deps.sh)" 1; finish; }
+# Tools this script calls itself (deps.sh installs perl; cargo is rustup's).
+(need_cmd cargo "a Rust toolchain (rustup)" && need_cmd perl perl) || { result "host tools" 1; finish; }
 
-# Host unit tests of the pure logic.
+# Host unit tests of the pure logic, counted test by test; a run that
+# cannot report counts (compile error) is one failure: cargo_test_counts.
 out=$(cd "$RCT_ROOT/rust/host" && cargo test --quiet 2>&1)
 rc=$?
-echo "$out" | grep -E '^test result' | head -n 1
-p=$(echo "$out" | sed -n 's/^test result: .* \([0-9]*\) passed; \([0-9]*\) failed.*/\1 \2/p' | head -n 1)
-pass=$((pass + ${p% *}))
-fail=$((fail + ${p#* }))
-[ $rc = 0 ] || { echo "$out" | tail -n 30; [ "${p#* }" != 0 ] || fail=$((fail + 1)); }
+read -r p f s <<< "$(cargo_test_counts "$out" $rc)"
+echo "$out" | grep -E '^test result'
+if [ "$f" = 0 ]; then
+	echo "ok - cargo test: $p passed"
+else
+	echo "$out" | tail -n 30
+	echo "not ok - cargo test: $p passed, $f failed"
+fi
+pass=$((pass + p)) fail=$((fail + f)) skip=$((skip + s))
+
+# The verdict logic and the counting above, on canned logs (seconds).
+out=$("$RCT_ROOT/qemu/harness-test.sh" 2>&1)
+rc=$?
+[ $rc = 0 ] || echo "$out" | grep -v '^ok ' | tail -n 40
+result "harness verdict self-test" $rc
 
 # Patches: apply to pristine 7.3.4 in order, checkpatch --strict clean.
 tmp=$(mktemp -d)
@@ -72,8 +108,8 @@ done
 mkdir -p "$CACHE/run"
 pids=()
 for arch in $ARCHES; do
-	rm -f "$CACHE/results/$arch"
 	[ -f "$(kernel_dir "$arch")/.rct-done" ] || continue
+	# shellcheck disable=SC2086 # one word per test
 	if [ "${RCT_PARALLEL:-1}" = 1 ]; then
 		"$RCT_ROOT/qemu/vm.sh" "$arch" check ${RCT_TESTS:-} > "$CACHE/run/check-$arch.out" 2>&1 &
 		pids+=($!)
@@ -84,13 +120,13 @@ done
 for p in "${pids[@]}"; do wait "$p"; done
 for arch in $ARCHES; do
 	[ -f "$CACHE/run/check-$arch.out" ] && grep -v '^make' "$CACHE/run/check-$arch.out"
-	if [ -f "$CACHE/results/$arch" ]; then
-		read -r p f s < "$CACHE/results/$arch"
+	# vm.sh writes "P F S"; a guest run without them is one failure.
+	counts=$(cat "$CACHE/results/$arch" 2>/dev/null)
+	if [[ $counts =~ ^[0-9]+\ [0-9]+\ [0-9]+$ ]]; then
+		read -r p f s <<< "$counts"
 		pass=$((pass + p)) fail=$((fail + f)) skip=$((skip + s))
 	else
-		result "$arch guest run" 1
+		result "$arch guest run (no counts)" 1
 	fi
 done
-echo "check took $(( $(date +%s) - start ))s"
-echo "$pass passed, $fail failed, $skip skipped"
-[ $fail = 0 ]
+finish

@@ -38,10 +38,11 @@ fi
 src=$CACHE/src/linux-$KVER
 if [ ! -f "$src/.rct-extracted" ]; then
 	mkdir -p "$CACHE/dl" "$CACHE/src" "$CACHE/apt/etc"
-	echo "deb http://deb.debian.org/debian trixie-backports main" > "$CACHE/apt/etc/sources.list"
+	# The machine's own Debian mirror (or $DEBIAN_MIRROR): see debian_mirror.
+	echo "deb $(debian_mirror) trixie-backports main" > "$CACHE/apt/etc/sources.list"
 	deb=$(ls "$CACHE/dl/${KPKG}_${KPKG_VERSION}_all.deb" 2>/dev/null || true)
 	if [ -z "$deb" ]; then
-		log "fetching $KPKG $KPKG_VERSION from trixie-backports (private apt config)"
+		log "fetching $KPKG $KPKG_VERSION from trixie-backports at $(debian_mirror) (private apt config)"
 		rct_apt update -qq
 		(cd "$CACHE/dl" && rct_apt download "$KPKG=$KPKG_VERSION") || {
 			newest=$(rct_apt_cache policy "$KPKG" | awk '/Candidate:/ {print $2}')

@@ -5,18 +5,103 @@
 MOD=/lib/modules/rconntrack/rconntrack.ko
 job=$1
 
+# kmemleak_check: prints "RCT-KMEMLEAK clean", "RCT-KMEMLEAK absent" (a
+# kernel built without it), or a failure the verdict catches and returns 1:
+# "RCT-KMEMLEAK reports:" and the leaks, or "RCT-KMEMLEAK FAIL: why".
+# debugfs files have size 0, so the report is read, never tested with -s; a
+# kernel with CONFIG_DEBUG_KMEMLEAK (/proc/config.gz) where the file is
+# missing or a scan is refused (kmemleak disabled itself) is a failure.
 kmemleak_check() {
-	local f=/sys/kernel/debug/kmemleak
-	[ -w $f ] || return 0
-	echo scan > $f
-	sleep 2
-	echo scan > $f
-	if [ -s $f ]; then
-		echo "RCT-KMEMLEAK reports:"
-		head -n 60 $f
-	else
-		echo "RCT-KMEMLEAK clean"
+	local f=/sys/kernel/debug/kmemleak want=unknown out cfg
+	cfg=$(zcat /proc/config.gz 2>/dev/null || busybox gunzip -c /proc/config.gz 2>/dev/null)
+	if [ -n "$cfg" ]; then
+		want=no
+		printf '%s\n' "$cfg" | grep -qx 'CONFIG_DEBUG_KMEMLEAK=y' && want=yes
 	fi
+	if [ ! -e $f ]; then
+		case $want in
+		no) echo "RCT-KMEMLEAK absent (kernel without CONFIG_DEBUG_KMEMLEAK)"; return 0 ;;
+		yes) echo "RCT-KMEMLEAK FAIL: CONFIG_DEBUG_KMEMLEAK=y but no $f" ;;
+		*) echo "RCT-KMEMLEAK FAIL: no $f, and no /proc/config.gz to tell whether there should be" ;;
+		esac
+		return 1
+	fi
+	# Two scans: an object is reported once it is a few seconds old.
+	if ! echo scan 2>/dev/null > $f || ! sleep 2 || ! echo scan 2>/dev/null > $f; then
+		echo "RCT-KMEMLEAK FAIL: 'echo scan > $f' refused: kmemleak disabled itself (see the kernel log)"
+		return 1
+	fi
+	if ! out=$(cat $f); then
+		echo "RCT-KMEMLEAK FAIL: cannot read $f"
+		return 1
+	fi
+	if [ -n "$out" ]; then
+		# Only "unreferenced object" reports are ever there; anything
+		# else is unexpected, and fails too.
+		echo "RCT-KMEMLEAK reports:"
+		printf '%s\n' "$out" | head -n 60
+		return 1
+	fi
+	echo "RCT-KMEMLEAK clean"
+}
+
+# Centiseconds since boot (busybox date has no %N).
+now_cs() {
+	local up
+	read -r up _ < /proc/uptime
+	echo $(( ${up%.*} * 100 + 10#${up#*.} ))
+}
+
+# ktap_tee KTAP TIMES: copy run_kselftest.sh's output to the console as it
+# comes, keep its KTAP lines (everything but the tests' own output, which
+# prefix.pl starts with "# "; the "# selftests:" headers kept) in the file
+# KTAP, and time each test from its header to its result line into TIMES
+# as "RCT-TIME <test> <seconds>".
+ktap_tee() {
+	local line start=0 name t
+	while IFS= read -r line || [ -n "$line" ]; do
+		printf '%s\n' "$line"
+		case $line in
+		"# selftests: rconntrack: "*)
+			start=$(now_cs)
+			printf '%s\n' "$line" >> "$1" ;;
+		"#"*) ;;
+		*) printf '%s\n' "$line" >> "$1" ;;
+		esac
+		case $line in
+		"ok "*" selftests: rconntrack: "* | "not ok "*" selftests: rconntrack: "*)
+			name=${line#* selftests: rconntrack: }
+			name=${name%% *}
+			t=$(( $(now_cs) - start ))
+			printf 'RCT-TIME %s %d.%02d\n' "$name" $((t / 100)) $((t % 100)) >> "$2" ;;
+		esac
+	done
+}
+
+# quiet_replay KSFT_RC: what the verdict counts, printed with the console
+# quiet. During the tests the kernel log goes to the console as usual, so
+# a report is in the log even if the guest then hangs or panics; but a
+# message printed in the middle of a line of the runner breaks that line.
+# So the verdict counts none of the live lines: here, with console_loglevel
+# 1 (only KERN_EMERG, a panic, still prints), the KTAP lines, the test
+# times, the runner's exit code, the unload and kmemleak results, and the
+# whole kernel log (for the reports) are printed again, between markers.
+# The console stays quiet for init's last markers (RCT-JOB-EXIT, RCT-DONE)
+# too: only poweroff comes after them.
+quiet_replay() {
+	echo 1 > /proc/sys/kernel/printk
+	# Let a message being printed finish, and start on a line of our own.
+	sleep 1
+	echo
+	echo "RCT-KTAP-BEGIN"
+	cat /tmp/rct-ktap
+	echo "RCT-KTAP-END"
+	cat /tmp/rct-times
+	echo "RCT-KSFT-EXIT $1"
+	cat /tmp/rct-status
+	echo "RCT-DMESG-BEGIN"
+	dmesg
+	echo "RCT-DMESG-END"
 }
 
 demo() {
@@ -59,14 +144,29 @@ probe)
 	echo RCT-PROBE-OK
 	;;
 check)
+	# The exit code: 0 only if the runner, the final unload and the
+	# kmemleak check all succeeded (qemu/verdict.sh has the rules).
 	cd /kselftest || exit 1
-	args=""
-	for t in $(cat /rct/tests 2>/dev/null); do
-		args="$args -t rconntrack:$t"
+	args=()
+	read -r -a asked < /rct/tests
+	for t in "${asked[@]}"; do
+		args+=(-t "rconntrack:$t")
 	done
-	./run_kselftest.sh $args
-	[ -d /sys/module/rconntrack ] && rmmod rconntrack
-	kmemleak_check
+	: > /tmp/rct-ktap
+	: > /tmp/rct-times
+	./run_kselftest.sh "${args[@]}" 2>&1 | ktap_tee /tmp/rct-ktap /tmp/rct-times
+	ksft=${PIPESTATUS[0]}
+	rc=0
+	[ "$ksft" = 0 ] || rc=1
+	# Results of the last steps go to a file too, printed back quietly.
+	: > /tmp/rct-status
+	if [ -d /sys/module/rconntrack ] && ! rmmod rconntrack; then
+		echo "RCT-FAIL rmmod rconntrack failed after the tests" >> /tmp/rct-status
+		rc=1
+	fi
+	kmemleak_check >> /tmp/rct-status 2>&1 || rc=1
+	quiet_replay "$ksft"
+	exit $rc
 	;;
 run)
 	demo

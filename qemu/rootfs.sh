@@ -11,6 +11,10 @@ x86_64) darch=amd64 ;;
 i386) darch=i386 ;;
 *) die "unknown arch $arch" ;;
 esac
+need_cmd apt-get apt
+need_cmd dpkg-deb dpkg
+need_cmd cpio cpio
+need_cmd gzip gzip
 PKGS="busybox-static bash coreutils iproute2 nftables socat libc-bin"
 hash=$( { echo "$PKGS $darch"; cat "$0" "$RCT_ROOT/qemu/init"; } | sha256sum | cut -c1-12)
 out=$CACHE/rootfs/$arch-$hash.cpio.gz
@@ -21,13 +25,16 @@ fi
 mkdir -p "$CACHE/rootfs"
 a=$CACHE/apt-$darch
 mkdir -p "$a/lists/partial" "$a/archives/partial" "$a/debs"
-echo "deb http://deb.debian.org/debian bookworm main" > "$a/sources.list"
+# The machine's own Debian mirror (or $DEBIAN_MIRROR): see debian_mirror.
+# Not part of the cache hash: any mirror serves the same packages.
+mirror=$(debian_mirror)
+echo "deb $mirror bookworm main" > "$a/sources.list"
 : > "$a/status"
 APTO=(-o Dir::Etc::sourcelist="$a/sources.list" -o Dir::Etc::sourceparts=/dev/null
 	-o Dir::State::Lists="$a/lists" -o Dir::Cache="$a" -o Dir::Cache::archives="$a/archives"
 	-o Dir::State::status="$a/status" -o Debug::NoLocking=1 -o APT::Sandbox::User=root
 	-o APT::Architecture="$darch" -o APT::Architectures="$darch")
-log "fetching $darch packages for the guest"
+log "fetching $darch packages for the guest from $mirror"
 apt-get -q "${APTO[@]}" update >/dev/null
 # The dependency closure, without recommends; packages only needed by
 # maintainer scripts (debconf, perl) are skipped: nothing is configured.
