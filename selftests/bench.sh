@@ -70,7 +70,7 @@ run() {
 	echo "${res:-0}"
 }
 
-modprobe pktgen || { echo "# SKIP: pktgen"; exit $ksft_skip; }
+modprobe pktgen || rct_skip "pktgen"
 echo "== per-packet cost: $COUNT packets, pktgen pps (higher is better) =="
 for rnd in 0 1; do
 	label=$([ $rnd = 1 ] && echo "new flows" || echo "one flow ")

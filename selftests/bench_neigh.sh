@@ -30,11 +30,6 @@ U6_2=2001:db8:201::2
 MAC1=02:00:00:c9:00:01
 MAC2=02:00:00:c9:00:02
 
-skip() {
-	echo "# SKIP: $*"
-	exit "$ksft_skip"
-}
-
 # burst NS 4|6 PREFIX FIRST N: one datagram each to destinations FIRST ..
 # FIRST+N-1 (IPv4: PREFIX.(i>>8).(i&255); IPv6: PREFIX<i in hex>), timed
 # inside the namespace.  Prints "SENT MICROSECONDS".
@@ -99,7 +94,7 @@ if [ $((N * ROUNDS)) -gt 65535 ]; then
 fi
 
 trap cleanup_all_ns EXIT
-setup_ns NS1 NS2 || skip "cannot create network namespaces"
+setup_ns NS1 NS2 || rct_skip "cannot create network namespaces"
 for ns in "$NS1" "$NS2"; do
 	in_ns "$ns" sh -c 'echo 0 > /proc/sys/net/ipv4/conf/all/rp_filter;
 			   echo 0 > /proc/sys/net/ipv4/conf/default/rp_filter;
@@ -107,7 +102,7 @@ for ns in "$NS1" "$NS2"; do
 done
 
 ip -n "$NS1" link add veth1 address "$MAC1" type veth \
-	peer name veth2 address "$MAC2" netns "$NS2" || skip "veth not supported"
+	peer name veth2 address "$MAC2" netns "$NS2" || rct_skip "veth not supported"
 ip -n "$NS1" link set veth1 up
 ip -n "$NS2" link set veth2 up
 ip -n "$NS1" addr add "$U4_1/24" dev veth1
@@ -120,16 +115,16 @@ ip -n "$NS1" -6 neigh replace "$U6_2" lladdr "$MAC2" dev veth1 nud permanent
 ip -n "$NS2" -6 neigh replace "$U6_1" lladdr "$MAC1" dev veth2 nud permanent
 
 in_ns "$NS1" bash -c "echo > /dev/udp/$U4_2/$PORT" 2>/dev/null ||
-	skip "bash without /dev/udp support"
+	rct_skip "bash without /dev/udp support"
 
 for ns in "$NS1" "$NS2"; do
 	if [ "$ns" = "$NS1" ]; then l4=$U4_1 r4=$U4_2 l6=$U6_1 r6=$U6_2 me=1 peer=2
 	else l4=$U4_2 r4=$U4_1 l6=$U6_2 r6=$U6_1 me=2 peer=1
 	fi
 	ip -n "$ns" link add b_ip6tnl type ip6tnl mode ip6ip6 local "$l6" remote "$r6" ||
-		skip "ip6tnl not supported"
+		rct_skip "ip6tnl not supported"
 	ip -n "$ns" link add b_ipip type ipip local "$l4" remote "$r4" ||
-		skip "ipip not supported"
+		rct_skip "ipip not supported"
 	ip -n "$ns" link set b_ip6tnl up
 	ip -n "$ns" link set b_ipip up
 	ip -n "$ns" -6 addr add "2001:db8:b6::$me/64" dev b_ip6tnl nodad

@@ -1,9 +1,12 @@
 # SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=bash
 # Helpers shared by the rconntrack selftests (modelled on
 # tools/testing/selftests/net/lib.sh).  Source it from a test.
 
+# shellcheck disable=SC2034 # the kselftest codes, not all used
 ksft_pass=0
 ksft_fail=1
+# shellcheck disable=SC2034
 ksft_xfail=2
 ksft_skip=4
 
@@ -14,9 +17,23 @@ RCT_RET=0
 
 rct_log() { echo "# $*"; }
 
-# check_fail MSG: record a failure and keep going.
-rct_fail() { echo "# FAIL: $*"; RCT_RET=$ksft_fail; }
+# A failure recorded in a subshell (a pipeline, $(...)) cannot set
+# RCT_RET in the test's shell: it leaves this file, and rct_exit turns it
+# into the exit status. $$ is the test's PID in its subshells too.
+RCT_FAIL_FLAG=${TMPDIR:-/tmp}/rct-failed.$$
+rm -f "$RCT_FAIL_FLAG"
+
+# rct_fail MSG: record a failure and keep going.
+rct_fail() { echo "# FAIL: $*"; RCT_RET=$ksft_fail; : > "$RCT_FAIL_FLAG"; }
 rct_pass() { echo "# ok: $*"; }
+
+# rct_exit: end the test with ksft_fail if anything failed (here or in a
+# subshell), else with RCT_RET.
+rct_exit() {
+	[ -e "$RCT_FAIL_FLAG" ] && RCT_RET=$ksft_fail
+	rm -f "$RCT_FAIL_FLAG"
+	exit "$RCT_RET"
+}
 
 # rct_check DESC CMD...: run CMD, pass if it succeeds.
 rct_check() {
@@ -24,14 +41,37 @@ rct_check() {
 	if "$@"; then rct_pass "$desc"; else rct_fail "$desc"; fi
 }
 
+# rct_skip_allowed: whether a test may end as SKIP. In our own guests a
+# missing tool or feature is a broken setup, so a skip is a failure unless
+# the harness wrote 1 to /rct/allow_skip or RCT_ALLOW_SKIP=1 is set.
+rct_skip_allowed() {
+	local v=
+
+	[ "${RCT_ALLOW_SKIP:-0}" = 1 ] && return 0
+	[ -r /rct/allow_skip ] || return 1
+	read -r v < /rct/allow_skip
+	[ "${v//[[:space:]]/}" = 1 ]
+}
+
+# rct_skip MSG: the one way out for a test that cannot run: exits
+# ksft_skip where skipping is allowed, ksft_fail everywhere else.
+rct_skip() {
+	if rct_skip_allowed; then
+		echo "# SKIP: $*"
+		exit "$ksft_skip"
+	fi
+	echo "# FAIL: cannot run: $* (a skip counts as a failure; RCT_ALLOW_SKIP=1 or 1 in /rct/allow_skip allows it)"
+	exit "$ksft_fail"
+}
+
 rct_require_root() {
-	[ "$(id -u)" = 0 ] || { echo "# SKIP: need root"; exit $ksft_skip; }
+	[ "$(id -u)" = 0 ] || rct_skip "need root"
 }
 
 rct_require_cmd() {
 	local c
 	for c in "$@"; do
-		command -v "$c" >/dev/null 2>&1 || { echo "# SKIP: $c not found"; exit $ksft_skip; }
+		command -v "$c" >/dev/null 2>&1 || rct_skip "$c not found"
 	done
 }
 
@@ -92,12 +132,36 @@ rct_unload() {
 }
 
 # Dmesg marker: rct_dmesg_mark; ...; rct_dmesg_since | grep ...
+# The mark is a unique line written to the kernel log, not a line count:
+# the suite wraps the 128 KiB ring (module loads print KUnit results), and
+# a count taken before the wrap points into other lines.
 rct_dmesg_mark() {
-	RCT_DMESG_LINES=$(dmesg | wc -l)
+	RCT_DMESG_SEQ=$((${RCT_DMESG_SEQ:-0} + 1))
+	RCT_DMESG_MARK="rct-mark-$$-$RANDOM-$RCT_DMESG_SEQ"
+	echo "$RCT_DMESG_MARK" > /dev/kmsg || rct_fail "cannot write the dmesg mark to /dev/kmsg"
 }
 
+# rct_dmesg_since: the kernel log after the last rct_dmesg_mark. Fails the
+# test (and returns 1, printing nothing) when the mark is no longer in the
+# ring: whatever was logged after it is partly gone, so no grep of it can
+# be trusted.
 rct_dmesg_since() {
-	dmesg | tail -n +"$((RCT_DMESG_LINES + 1))"
+	local mark=${RCT_DMESG_MARK:-}
+
+	if [ -z "$mark" ]; then
+		rct_fail "rct_dmesg_since without rct_dmesg_mark" >&2
+		return 1
+	fi
+	dmesg | awk -v m="$mark" '
+		$NF == m { seen = 1; n = 0; next }
+		seen { line[++n] = $0 }
+		END {
+			for (i = 1; i <= n; i++)
+				print line[i]
+			exit !seen
+		}' && return 0
+	rct_fail "dmesg mark $mark no longer in the kernel log (ring wrapped): the log since it cannot be checked" >&2
+	return 1
 }
 
 # rct_stat NAME [NS]: a counter of /proc/net/stat/rconntrack (hex per CPU,
@@ -154,22 +218,42 @@ rct_tcp_state() {
 	rct_entries "$1" | awk -v p="dport=$2" '$3 == "tcp" { for (i = 1; i <= NF; i++) if ($i == p) { print $6; exit } }'
 }
 
-# rct_pktgen_start NS DEV DST DSTMAC [RATE_PPS] [SRC_RANGE]: floods new UDP
-# flows (random source ports and addresses) from DEV in NS until
-# rct_pktgen_stop. Returns non-zero if pktgen is unavailable.
+# rct_pktgen_start NS DEV DST DSTMAC [RATE_PPS] [SRC_RANGE...]: floods new
+# UDP flows (random source ports and addresses) from DEV in NS until
+# rct_pktgen_stop. One pktgen thread per SRC_RANGE (kpktgend_0, _1...: one
+# per CPU), each with its own range and RATE_PPS; default one thread,
+# 10.0.1.1-10.0.1.254. Source ports: RCT_PKTGEN_SPORTS (default
+# 1024-65000). Returns non-zero if pktgen (or a thread) is unavailable.
 rct_pktgen_start() {
-	local ns=$1 dev=$2 dst=$3 mac=$4 rate=${5:-20000} srcs=${6:-10.0.1.1-10.0.1.254}
+	local ns=$1 dev=$2 dst=$3 mac=$4 rate=${5:-20000} sports=${RCT_PKTGEN_SPORTS:-1024-65000}
+	local ranges t pdev srcs
+
+	shift 4
+	[ $# -gt 0 ] && shift
+	ranges=("$@")
+	[ ${#ranges[@]} -gt 0 ] || ranges=(10.0.1.1-10.0.1.254)
 	modprobe pktgen 2>/dev/null || [ -d /sys/module/pktgen ] || return 1
 	ip netns exec "$ns" test -d /proc/net/pktgen || return 1
-	ip netns exec "$ns" sh -c "
-		echo rem_device_all > /proc/net/pktgen/kpktgend_0
-		echo 'add_device $dev' > /proc/net/pktgen/kpktgend_0
-		for c in 'count 0' 'clone_skb 0' 'pkt_size 64' 'dst $dst' 'dst_mac $mac' \
-			'src_min ${srcs%-*}' 'src_max ${srcs#*-}' 'udp_src_min 1024' \
-			'udp_src_max 65000' 'udp_dst_min 9' 'udp_dst_max 9' \
-			'flag UDPSRC_RND' 'flag IPSRC_RND' 'ratep $rate'; do
-			echo \"\$c\" > /proc/net/pktgen/$dev || exit 1
-		done" || return 1
+	RCT_PKTGEN_DEVS=
+	for t in "${!ranges[@]}"; do
+		srcs=${ranges[$t]}
+		# A device can be on one thread only: DEV@N is another pktgen
+		# device on the same interface.
+		pdev=$dev
+		[ "$t" -gt 0 ] && pdev=$dev@$t
+		ip netns exec "$ns" sh -c "
+			T=/proc/net/pktgen/kpktgend_$t
+			[ -e \$T ] || exit 1
+			echo rem_device_all > \$T
+			echo 'add_device $pdev' > \$T
+			for c in 'count 0' 'clone_skb 0' 'pkt_size 64' 'dst $dst' 'dst_mac $mac' \
+				'src_min ${srcs%-*}' 'src_max ${srcs#*-}' 'udp_src_min ${sports%-*}' \
+				'udp_src_max ${sports#*-}' 'udp_dst_min 9' 'udp_dst_max 9' \
+				'flag UDPSRC_RND' 'flag IPSRC_RND' 'ratep $rate'; do
+				echo \"\$c\" > '/proc/net/pktgen/$pdev' || exit 1
+			done" || return 1
+		RCT_PKTGEN_DEVS="$RCT_PKTGEN_DEVS $pdev"
+	done
 	ip netns exec "$ns" sh -c 'echo start > /proc/net/pktgen/pgctrl' > /dev/null 2>&1 &
 	RCT_PKTGEN_PID=$!
 	RCT_PKTGEN_NS=$ns
@@ -183,9 +267,15 @@ rct_pktgen_stop() {
 	RCT_PKTGEN_NS=
 }
 
-# rct_pktgen_sent NS DEV: packets pktgen sent from DEV.
+# rct_pktgen_sent NS DEV: packets pktgen sent from DEV (all its threads).
 rct_pktgen_sent() {
-	ip netns exec "$1" cat "/proc/net/pktgen/$2" | sed -n 's/.*pkts-sofar: \([0-9]*\).*/\1/p'
+	local d n sum=0
+
+	for d in ${RCT_PKTGEN_DEVS:-$2}; do
+		n=$(ip netns exec "$1" cat "/proc/net/pktgen/$d" | sed -n 's/.*pkts-sofar: \([0-9]*\).*/\1/p')
+		sum=$((sum + ${n:-0}))
+	done
+	echo "$sum"
 }
 
 # rct_tcp_open SRV_NS DST PORT CLI_NS SECONDS FILE: a TCP connection from
@@ -229,4 +319,56 @@ udp_noports() {
 	else
 		in_ns "$1" awk '$1 == "Udp6NoPorts" { print $2 }' /proc/net/snmp6
 	fi
+}
+
+# rct_snmp NS PROTO FIELD: a counter of the namespace's /proc/net/snmp
+# (Ip, Icmp, Tcp, Udp...), 0 if absent.
+rct_snmp() {
+	local v
+	v=$(in_ns "$1" awk -v p="$2:" -v f="$3" '
+		$1 == p {
+			if (!c) {
+				for (i = 2; i <= NF; i++)
+					if ($i == f)
+						c = i
+				next
+			}
+			print $c
+			exit
+		}' /proc/net/snmp)
+	echo "${v:-0}"
+}
+
+# rct_total: entries in the table, all namespaces together.
+rct_total() {
+	echo $(( $(rct_sysctl memory_bytes) / $(rct_sysctl entry_size) ))
+}
+
+# rct_untimed: stdin's /proc/net/rconntrack lines without the remaining
+# seconds (column 5), to compare an entry before and after.
+rct_untimed() {
+	awk '{ $5 = ""; print }'
+}
+
+# rct_require_pkt: sets RCT_PKT to the packet crafting helper (rct_pkt.c).
+rct_require_pkt() {
+	RCT_PKT=$(cd "$(dirname "$0")" && pwd)/rct_pkt
+	[ -x "$RCT_PKT" ] || rct_skip "$RCT_PKT missing (build rct_pkt.c)"
+}
+
+# rct_lowmem_kib: lowmem in KiB as the kernel counts it (totalram minus
+# totalhigh): LowTotal where there is highmem, else MemTotal.
+rct_lowmem_kib() {
+	awk '/^LowTotal:/ { l = $2 } /^MemTotal:/ { m = $2 } END { print (l != "" ? l : m) }' /proc/meminfo
+}
+
+# rct_kconfig SYMBOL: whether the running kernel has CONFIG_SYMBOL=y
+# (/proc/config.gz, CONFIG_IKCONFIG_PROC=y in our kernels; a missing file
+# fails the test).
+rct_kconfig() {
+	if [ ! -r /proc/config.gz ]; then
+		rct_fail "/proc/config.gz missing (the test kernels have CONFIG_IKCONFIG_PROC=y)" >&2
+		return 2
+	fi
+	zcat /proc/config.gz | grep -qx "CONFIG_$1=y"
 }

@@ -22,13 +22,17 @@
 # malformed packets are still counted but dropped at PRE_ROUTING: B's UDP
 # (InErrors) and TCP (OutRsts) never see them, while valid traffic still
 # creates entries.  drop_invalid is set back to 0 on exit.
+#
+# log_invalid: at 1, each invalid packet logs "rconntrack: invalid packet:
+# REASON" (net_ratelimit'ed: at least one line, at most one per packet); at
+# 0 (the default) none.  Set back to 0 on exit.
 
 source "$(dirname "$0")/lib.sh"
 rct_require_root
 rct_require_cmd ip
 
-PKT=$(dirname "$0")/rct_pkt
-[ -x "$PKT" ] || { echo "# SKIP: $PKT missing (build rct_pkt.c)"; exit $ksft_skip; }
+rct_require_pkt
+PKT=$RCT_PKT
 
 N=5
 NCTL=3
@@ -41,12 +45,14 @@ A6=2001:db8:10::1
 A6_2=2001:db8:10::3
 B6=2001:db8:10::2
 DROP=/proc/sys/net/rconntrack/drop_invalid
+LOG=/proc/sys/net/rconntrack/log_invalid
 MALFORMED="tcp-trunc tcp-doff-short tcp-doff-long tcp-synfin udp-badlen udp-shortlen frag frag-offset"
 
 loaded_here=0
 T=/proc/sys/net/rconntrack
 cleanup() {
 	[ -e $DROP ] && echo 0 > $DROP
+	[ -e $LOG ] && echo 0 > $LOG
 	[ -n "${old_close:-}" ] && echo "$old_close" > $T/tcp_timeout_close
 	[ -n "${old_udp:-}" ] && echo "$old_udp" > $T/udp_timeout
 	cleanup_all_ns
@@ -55,13 +61,13 @@ cleanup() {
 trap cleanup EXIT
 
 [ -d /sys/module/rconntrack ] || loaded_here=1
-rct_load || { rct_fail "insmod"; exit $ksft_fail; }
+rct_load || { rct_fail "insmod"; rct_exit; }
 # Control entries must not expire while the counts are compared.
 old_close=$(cat $T/tcp_timeout_close) old_udp=$(cat $T/udp_timeout)
 echo 600 > $T/tcp_timeout_close
 echo 600 > $T/udp_timeout
 
-setup_ns A B || { rct_fail "netns setup"; exit $ksft_fail; }
+setup_ns A B || { rct_fail "netns setup"; rct_exit; }
 ip link add va netns "$A" type veth peer name vb netns "$B"
 ip -n "$A" link set dev va address $MAC_A
 ip -n "$B" link set dev vb address $MAC_B
@@ -74,7 +80,7 @@ ip -n "$B" addr add $B6/64 dev vb nodad
 ip -n "$A" link set va up
 ip -n "$B" link set vb up
 link_up() { ip -n "$B" link show vb | grep -q LOWER_UP; }
-busywait 5000 link_up || { rct_fail "veth did not come up"; exit $ksft_fail; }
+busywait 5000 link_up || { rct_fail "veth did not come up"; rct_exit; }
 
 # snmp NS PROTO FIELD: a counter of /proc/net/snmp (Ip, Tcp, Udp...).
 snmp() {
@@ -141,17 +147,21 @@ run_kind() {
 	ue4=$S_UDPERR4 ue6=$S_UDPERR6 in4=$S_IN4 in6=$S_IN6
 	send "$@" || { rct_fail "IPv$1 $2: rct_pkt failed"; return 1; }
 	if [ "$WAIT_FOR" = new ]; then base=$new; else base=$inv; fi
-	busywait 3000 grown "$WAIT_FOR" "$base" "$3"
+	if ! busywait 3000 grown "$WAIT_FOR" "$base" "$3"; then
+		rct_fail "IPv$1 $2 x$3: B's $WAIT_FOR did not grow by $3 within 3 s ($base -> $(rct_stat "$WAIT_FOR" "$B"))"
+	fi
 	# Anything more (a second count, an answer from B) shows up by now.
 	sleep 0.3
 	snap
 	D_INV=$((S_INV - inv)) D_NEW=$((S_NEW - new)) D_CNT=$((S_CNT - cnt))
 	D_RST=$((S_RST - rst))
+	# shellcheck disable=SC2034 # read as D_UDPERR$fam, D_IN$fam
 	D_UDPERR4=$((S_UDPERR4 - ue4)) D_UDPERR6=$((S_UDPERR6 - ue6))
+	# shellcheck disable=SC2034
 	D_IN4=$((S_IN4 - in4)) D_IN6=$((S_IN6 - in6))
 }
 
-rct_stat invalid "$B" > /dev/null || { rct_fail "no invalid column in /proc/net/stat/rconntrack"; exit $ksft_fail; }
+rct_stat invalid "$B" > /dev/null || { rct_fail "no invalid column in /proc/net/stat/rconntrack"; rct_exit; }
 [ "$(rct_count "$B")" = 0 ] || rct_log "B starts with $(rct_count "$B") entries"
 
 # 1. Malformed packets: counted once, no entry (drop_invalid=0).
@@ -170,7 +180,7 @@ for fam in 4 6; do
 		fi
 		# Accepted: B's UDP saw them (what drop_invalid=1 must prevent).
 		if [ $kind = udp-badlen ]; then
-			eval "ue=\$D_UDPERR$fam"
+			v=D_UDPERR$fam ue=${!v}
 			rct_check "IPv$fam $kind accepted: B's UDP InErrors +$ue (want $N)" [ "$ue" -eq $N ]
 		fi
 	done
@@ -227,7 +237,8 @@ reject "drop_invalid is read-only in a child netns" 0 "$B"
 WAIT_FOR=invalid
 for fam in 4 6; do
 	run_kind $fam udp-badlen $N || continue
-	eval "ue=\$D_UDPERR$fam in=\$D_IN$fam"
+	v=D_UDPERR$fam ue=${!v}
+	v=D_IN$fam in=${!v}
 	what="drop_invalid=1: IPv$fam udp-badlen x$N: received $in, invalid +$D_INV (want $N), new +$D_NEW, count +$D_CNT, UDP InErrors +$ue (want 0: dropped)"
 	if [ $in -ge $N ] && [ $D_INV -eq $N ] && [ $D_NEW -eq 0 ] && [ $D_CNT -le 0 ] && [ $ue -eq 0 ]; then
 		rct_pass "$what"
@@ -260,4 +271,34 @@ done
 rct_check "drop_invalid=0" write_drop 0
 rct_check "drop_invalid reads 0" [ "$(cat $DROP)" = 0 ]
 
-exit $RCT_RET
+# 4. log_invalid.
+# log_lines: lines "rconntrack: invalid packet: ..." since the mark.
+log_lines() {
+	rct_dmesg_since | grep -c 'rconntrack: invalid packet: '
+}
+WAIT_FOR=invalid
+[ $loaded_here = 1 ] && rct_check "log_invalid is 0 after the load" [ "$(cat $LOG)" = 0 ]
+echo 0 > $LOG || rct_fail "log_invalid=0"
+rct_dmesg_mark
+run_kind 4 udp-badlen $N && {
+	l=$(log_lines)
+	rct_check "log_invalid=0: IPv4 udp-badlen x$N: invalid +$D_INV (want $N), $l log lines (want 0)" \
+		[ "$D_INV-$l" = "$N-0" ]
+}
+echo 1 > $LOG || rct_fail "log_invalid=1"
+rct_dmesg_mark
+run_kind 4 udp-badlen $N && {
+	l=$(log_lines)
+	rct_check "log_invalid=1: IPv4 udp-badlen x$N: invalid +$D_INV (want $N), $l log lines (want 1..$N)" \
+		[ "$D_INV" = "$N" -a "$l" -ge 1 -a "$l" -le "$N" ]
+	rct_dmesg_since | grep 'rconntrack: invalid packet: ' | head -n 1 | sed 's/^/#   /'
+}
+echo 0 > $LOG || rct_fail "log_invalid=0"
+rct_dmesg_mark
+run_kind 6 udp-badlen $N && {
+	l=$(log_lines)
+	rct_check "log_invalid back to 0: IPv6 udp-badlen x$N: invalid +$D_INV (want $N), $l log lines (want 0)" \
+		[ "$D_INV-$l" = "$N-0" ]
+}
+
+rct_exit

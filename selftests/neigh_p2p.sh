@@ -162,11 +162,6 @@ control_case() {
 	fi
 }
 
-skip() {
-	echo "# SKIP: $*"
-	exit "$ksft_skip"
-}
-
 # tunnel_pair NAME KIND LOCAL1 LOCAL2 [ARGS...]: NAME in ns1 (local LOCAL1,
 # remote LOCAL2) and in ns2 (mirrored), both up.
 tunnel_pair() {
@@ -182,7 +177,7 @@ tunnel_pair() {
 setup() {
 	local ns
 
-	setup_ns NS1 NS2 || skip "cannot create network namespaces"
+	setup_ns NS1 NS2 || rct_skip "cannot create network namespaces"
 
 	for ns in "$NS1" "$NS2"; do
 		set_sysctl "$ns" net/ipv4/conf/all/rp_filter 0
@@ -193,7 +188,7 @@ setup() {
 
 	ip -n "$NS1" link add veth1 address "$MAC1" type veth \
 		peer name veth2 address "$MAC2" netns "$NS2" ||
-		skip "veth not supported"
+		rct_skip "veth not supported"
 	ip -n "$NS1" link set veth1 up
 	ip -n "$NS2" link set veth2 up
 	ip -n "$NS1" addr add "$U4_1/24" dev veth1
@@ -208,14 +203,14 @@ setup() {
 	ip -n "$NS2" -6 neigh replace "$U6_1" lladdr "$MAC1" dev veth2 nud permanent
 
 	in_ns "$NS1" bash -c "echo > /dev/udp/$U4_2/$PORT" 2>/dev/null ||
-		skip "bash without /dev/udp support"
+		rct_skip "bash without /dev/udp support"
 
-	tunnel_pair rct_ipip ipip "$U4_1" "$U4_2" || skip "ipip not supported"
-	tunnel_pair rct_gre gre "$U4_1" "$U4_2" || skip "gre not supported"
+	tunnel_pair rct_ipip ipip "$U4_1" "$U4_2" || rct_skip "ipip not supported"
+	tunnel_pair rct_gre gre "$U4_1" "$U4_2" || rct_skip "gre not supported"
 	tunnel_pair rct_ip6tnl ip6tnl "$U6_1" "$U6_2" mode ip6ip6 ||
-		skip "ip6tnl not supported"
-	tunnel_pair rct_sit sit "$U4_1" "$U4_2" || skip "sit not supported"
-	tunnel_pair rct_ip6gre ip6gre "$U6_1" "$U6_2" || skip "ip6gre not supported"
+		rct_skip "ip6tnl not supported"
+	tunnel_pair rct_sit sit "$U4_1" "$U4_2" || rct_skip "sit not supported"
+	tunnel_pair rct_ip6gre ip6gre "$U6_1" "$U6_2" || rct_skip "ip6gre not supported"
 
 	ip -n "$NS1" addr add 10.9.1.1 peer 10.9.1.2 dev rct_ipip
 	ip -n "$NS2" addr add 10.9.1.2 peer 10.9.1.1 dev rct_ipip
@@ -259,4 +254,4 @@ p2p_case 6 rct_sit 2001:db8:a2:: "$N6"
 p2p_case 6 rct_ip6gre 2001:db8:a3:: "$N6"
 control_case
 
-exit $RCT_RET
+rct_exit

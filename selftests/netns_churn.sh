@@ -45,4 +45,4 @@ if grep -q '^rconntrack ' /proc/slabinfo; then
 	ok=0
 fi
 [ $ok = 1 ] && rct_pass "$rounds namespaces destroyed under a two-CPU flood, table emptied, module unloaded"
-exit $RCT_RET
+rct_exit

@@ -1,13 +1,29 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * rct_pkt: send crafted (mostly malformed) TCP/UDP frames over an AF_PACKET
- * socket, so that they reach the receiver's netfilter PRE_ROUTING hook with
- * a valid IP header but a broken transport header.
+ * rct_pkt: send crafted TCP/UDP packets.
  *
- * Usage: rct_pkt IFNAME DSTMAC SRCIP DSTIP KIND [COUNT]
+ *   rct_pkt IFNAME DSTMAC SRCIP DSTIP KIND [COUNT]
  *
- * SRCIP and DSTIP are both IPv4 or both IPv6.  Packet i (0-based) goes from
- * port 20000 + i to port 9, so COUNT packets of a valid kind are COUNT flows.
+ * (mostly malformed) frames over an AF_PACKET socket, so that they reach the
+ * receiver's netfilter PRE_ROUTING hook with a valid IP header but a broken
+ * transport header; the sender's own hooks never see them.  Packet i
+ * (0-based) goes from port 20000 + i to port 9, so COUNT packets of a valid
+ * kind are COUNT flows.
+ *
+ *   rct_pkt -r SRCIP DSTIP udp SPORT[+] DPORT[+] [COUNT]
+ *   rct_pkt -r SRCIP DSTIP tcp SPORT[+] DPORT[+] FLAGS SEQ ACK [COUNT]
+ *   rct_pkt -r SRCIP DSTIP icmp ID[+] SEQ [COUNT]
+ *
+ * well-formed packets, one at a time, through a raw IP socket bound to
+ * SRCIP: they pass the sender's LOCAL_OUT and POST_ROUTING hooks like any
+ * locally generated packet, then the receiver's PRE_ROUTING and LOCAL_IN, so
+ * both trackers see them.  A port or ID written N+ is N + i for packet i.
+ * FLAGS are letters of FSRPAU (FIN SYN RST PSH ACK URG), e.g. S, SA, A, FA.
+ * icmp is an echo request (ICMPv6 with IPv6 addresses) with identifier ID,
+ * which the receiver answers: unlike ping, the same flow again and again.
+ * UDP and ICMP carry 12 bytes of data, TCP none; checksums are valid.
+ *
+ * SRCIP and DSTIP are both IPv4 or both IPv6.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -44,7 +60,7 @@ static const char * const kind_names[] = {
 };
 
 /* Prints MSG (and errno's text where ERR) and exits with status 1. */
-static void die(const char *msg, int err)
+static void __attribute__((noreturn)) die(const char *msg, int err)
 {
 	if (err)
 		fprintf(stderr, "rct_pkt: %s: %s\n", msg, strerror(errno));
@@ -124,6 +140,192 @@ static size_t build_l4(enum kind k, unsigned int i, uint8_t *l4, int *proto,
 	return len;
 }
 
+static void put32(uint8_t *p, uint32_t v)
+{
+	put16(p, v >> 16);
+	put16(p + 2, v & 0xffff);
+}
+
+/* Parses "N" or "N+" (N + packet index) into *port and *inc. */
+static void parse_port(const char *s, unsigned int *port, int *inc)
+{
+	unsigned long v;
+	char *end;
+
+	v = strtoul(s, &end, 10);
+	*inc = 0;
+	if (end != s && *end == '+') {
+		*inc = 1;
+		end++;
+	}
+	if (end == s || *end || v > 65535)
+		die("bad port (N or N+, 0..65535)", 0);
+	*port = v;
+}
+
+static unsigned long parse_ulong(const char *s, unsigned long max,
+				 const char *what)
+{
+	unsigned long v;
+	char *end;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (*s == '\0' || *s == '-' || *end || errno || v > max)
+		die(what, 0);
+	return v;
+}
+
+/* TCP flags from letters of "FSRPAU", bit i for letter i. */
+static unsigned int parse_flags(const char *s)
+{
+	static const char letters[] = "FSRPAU";
+	unsigned int flags = 0;
+	const char *l;
+
+	if (!*s)
+		die("empty FLAGS", 0);
+	for (; *s; s++) {
+		l = strchr(letters, *s);
+		if (!l)
+			die("bad FLAGS (letters of FSRPAU)", 0);
+		flags |= 1u << (l - letters);
+	}
+	return flags;
+}
+
+/* rct_pkt -r ...: well-formed segments through a raw IP socket. */
+static int raw_main(int argc, char **argv)
+{
+	unsigned int sport, dport, flags = 0, count = 1, i;
+	unsigned long seq = 0, ack = 0;
+	int sinc, dinc, v6, proto, fd, nfixed;
+	struct sockaddr_storage s_addr, d_addr;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&s_addr;
+	struct sockaddr_in6 *d6 = (struct sockaddr_in6 *)&d_addr;
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&s_addr;
+	struct sockaddr_in *d4 = (struct sockaddr_in *)&d_addr;
+	uint8_t src[16], dst[16], l4[64];
+	socklen_t alen;
+	size_t len;
+	uint32_t sum;
+
+	if (argc < 7)
+		goto usage;
+	if (!strcmp(argv[4], "udp")) {
+		proto = IPPROTO_UDP;
+		nfixed = 7;
+	} else if (!strcmp(argv[4], "tcp")) {
+		proto = IPPROTO_TCP;
+		nfixed = 10;
+	} else if (!strcmp(argv[4], "icmp")) {
+		proto = IPPROTO_ICMP;	/* IPPROTO_ICMPV6 for IPv6, below */
+		nfixed = 7;
+	} else {
+		goto usage;
+	}
+	if (argc != nfixed && argc != nfixed + 1)
+		goto usage;
+	/* ICMP: the identifier is "sport", the sequence number "dport". */
+	parse_port(argv[5], &sport, &sinc);
+	parse_port(argv[6], &dport, &dinc);
+	if (proto == IPPROTO_ICMP && dinc)
+		die("bad SEQ", 0);
+	if (proto == IPPROTO_TCP) {
+		flags = parse_flags(argv[7]);
+		seq = parse_ulong(argv[8], 0xffffffffUL, "bad SEQ");
+		ack = parse_ulong(argv[9], 0xffffffffUL, "bad ACK");
+	}
+	if (argc == nfixed + 1)
+		count = parse_ulong(argv[nfixed], 40000, "bad COUNT");
+	if (!count)
+		die("bad COUNT", 0);
+	if ((sinc && sport + count - 1 > 65535) ||
+	    (dinc && dport + count - 1 > 65535))
+		die("ports beyond 65535", 0);
+
+	memset(&s_addr, 0, sizeof(s_addr));
+	memset(&d_addr, 0, sizeof(d_addr));
+	if (inet_pton(AF_INET, argv[2], src) == 1 &&
+	    inet_pton(AF_INET, argv[3], dst) == 1) {
+		v6 = 0;
+		s4->sin_family = d4->sin_family = AF_INET;
+		memcpy(&s4->sin_addr, src, 4);
+		memcpy(&d4->sin_addr, dst, 4);
+		alen = sizeof(*s4);
+	} else if (inet_pton(AF_INET6, argv[2], src) == 1 &&
+		   inet_pton(AF_INET6, argv[3], dst) == 1) {
+		v6 = 1;
+		s6->sin6_family = d6->sin6_family = AF_INET6;
+		memcpy(&s6->sin6_addr, src, 16);
+		memcpy(&d6->sin6_addr, dst, 16);
+		alen = sizeof(*s6);
+	} else {
+		die("SRCIP and DSTIP must be both IPv4 or both IPv6", 0);
+	}
+	if (proto == IPPROTO_ICMP && v6)
+		proto = IPPROTO_ICMPV6;
+
+	/* The kernel writes the IP header; the transport bytes are ours. */
+	fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_RAW, proto);
+	if (fd < 0)
+		die("socket(SOCK_RAW)", 1);
+	if (bind(fd, (struct sockaddr *)&s_addr, alen) < 0)
+		die("bind SRCIP", 1);
+
+	for (i = 0; i < count; i++) {
+		memset(l4, 0, sizeof(l4));
+		put16(l4, sport + (sinc ? i : 0));
+		put16(l4 + 2, dport + (dinc ? i : 0));
+		if (proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6) {
+			/* Echo request: type, code, checksum, id, sequence. */
+			len = 20;
+			l4[0] = proto == IPPROTO_ICMP ? 8 : 128;
+			l4[1] = 0;
+			put16(l4 + 2, 0);
+			put16(l4 + 4, sport + (sinc ? i : 0));
+			put16(l4 + 6, dport);
+			memcpy(l4 + 8, "rconntrack!!", 12);
+		} else if (proto == IPPROTO_UDP) {
+			len = 20;
+			put16(l4 + 4, len);
+			memcpy(l4 + 8, "rconntrack!!", 12);
+		} else {
+			len = 20;
+			put32(l4 + 4, seq);
+			put32(l4 + 8, ack);
+			l4[12] = 5 << 4;		/* data offset */
+			l4[13] = flags;
+			put16(l4 + 14, 64240);		/* window */
+		}
+		/* The pseudo-header, except for ICMP over IPv4. */
+		sum = 0;
+		if (proto != IPPROTO_ICMP) {
+			sum = csum_add(sum, src, v6 ? 16 : 4);
+			sum = csum_add(sum, dst, v6 ? 16 : 4);
+			sum += proto + len;
+		}
+		sum = csum_fold(csum_add(sum, l4, len));
+		if (proto == IPPROTO_UDP && !sum)
+			sum = 0xffff;
+		put16(l4 + (proto == IPPROTO_UDP ? 6 :
+			    proto == IPPROTO_TCP ? 16 : 2), sum);
+		if (sendto(fd, l4, len, 0, (struct sockaddr *)&d_addr, alen) !=
+		    (ssize_t)len)
+			die("sendto", 1);
+	}
+	close(fd);
+	return 0;
+
+usage:
+	fprintf(stderr,
+		"usage: %s -r SRCIP DSTIP udp SPORT[+] DPORT[+] [COUNT]\n"
+		"       %s -r SRCIP DSTIP tcp SPORT[+] DPORT[+] FLAGS SEQ ACK [COUNT]\n"
+		"       %s -r SRCIP DSTIP icmp ID[+] SEQ [COUNT]\n",
+		argv[0], argv[0], argv[0]);
+	return 2;
+}
+
 int main(int argc, char **argv)
 {
 	uint8_t frame[256], src[16], dst[16], dmac[6], *ip, *l4;
@@ -135,10 +337,13 @@ int main(int argc, char **argv)
 	uint32_t sum;
 	char *end, extra;
 
+	if (argc > 1 && !strcmp(argv[1], "-r"))
+		return raw_main(argc, argv);
 	if (argc < 6 || argc > 7) {
 		fprintf(stderr,
-			"usage: %s IFNAME DSTMAC SRCIP DSTIP KIND [COUNT]\n",
-			argv[0]);
+			"usage: %s IFNAME DSTMAC SRCIP DSTIP KIND [COUNT]\n"
+			"       %s -r SRCIP DSTIP udp|tcp ... (see rct_pkt.c)\n",
+			argv[0], argv[0]);
 		return 2;
 	}
 	for (k = 0; k <= K_FRAG_OFFSET; k++)

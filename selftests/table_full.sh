@@ -1,26 +1,98 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# Table full: max=100 and 1000 new flows. The count never exceeds 100,
-# early_drop and drop account for every flow that was not tracked, the
-# log line appears, and an established connection keeps passing.
+# Table full, set both ways:
+#
+# 1. The module parameter: insmod max=100 buckets=1024 (the load line and
+#    the sysctls show them), then 1000 new flows: the table never holds
+#    more than 100, every flow is tracked or dropped (new + drop +
+#    alloc_failed = 1000 in A), entries added = new - early_drop -
+#    insert_failed, early drop evicted some (early_drop > 0: with 100
+#    entries in 1024 buckets, most 8-bucket windows hold one) and the rest
+#    were dropped (drop > 0) with the log line; an established connection
+#    keeps passing.
+# 2. The sysctl: a reload with defaults, then buckets=1024 and max=100
+#    written to the sysctls and 300 new flows: the same accounting.
 source "$(dirname "$0")/lib.sh"
 rct_require_root
 rct_require_cmd ip nc
-rct_load
-old_max=$(rct_sysctl max) old_udp=$(rct_sysctl udp_timeout)
+D=/proc/sys/net/rconntrack
 trap '' PIPE
 restore() {
-	echo "$old_max" > /proc/sys/net/rconntrack/max
-	echo "$old_udp" > /proc/sys/net/rconntrack/udp_timeout
+	exec 5>&-
+	kill %1 2>/dev/null
 	cleanup_all_ns
-	kill %1 %2 2>/dev/null
+	rm -f /tmp/rct_full_srv
+	# The parameters or sysctls of this test go with the module.
+	rct_unload
 }
 trap restore EXIT
-rct_setup_pair || { rct_fail "setup"; exit $ksft_fail; }
-echo 100 > /proc/sys/net/rconntrack/max
+rct_setup_pair || { rct_fail "setup"; rct_exit; }
+
+# Counters of A (where the flows start) and B (where they arrive); both
+# namespaces' entries share the one global max.
+s() { rct_stat "$1" "$A"; }
+sb() { rct_stat "$1" "$B"; }
+all() { echo $(( $(s new) + $(sb new) - $(s early_drop) - $(sb early_drop) - $(s insert_failed) - $(sb insert_failed) )); }
+
+# flood LABEL N BASE [LOG]: N flows from A, one datagram each from a new
+# socket (bash /dev/udp) to ports BASE+1..BASE+N of B, sampling the global
+# entry count every 50 flows; checks the accounting, and with LOG=1 the log
+# line (net_ratelimit: 10 lines per 5 s for the whole kernel, so only the
+# first flood of the test can count on it).
+flood() {
+	local label=$1 flows=$2 base=$3 log=${4:-0} new0 drop0 af0 ed0 all0 t0 peak new1 drop1 af1 ed1 all1 t1 dn dd da de
+
+	new0=$(s new) drop0=$(s drop) af0=$(s alloc_failed)
+	ed0=$(( $(s early_drop) + $(sb early_drop) ))
+	all0=$(all)
+	t0=$(rct_total)
+	rct_dmesg_mark
+	peak=$(ip netns exec "$A" bash -c '
+		D=/proc/sys/net/rconntrack
+		peak=0
+		for i in $(seq 1 '"$flows"'); do
+			echo x 2>/dev/null > /dev/udp/10.0.0.2/$(('"$base"' + i))
+			if [ $((i % 50)) = 0 ]; then
+				c=$(( $(cat $D/memory_bytes) / $(cat $D/entry_size) ))
+				[ "$c" -gt "$peak" ] && peak=$c
+			fi
+		done
+		echo $peak')
+	# Let B handle the last datagrams.
+	sleep 0.5
+	new1=$(s new) drop1=$(s drop) af1=$(s alloc_failed)
+	ed1=$(( $(s early_drop) + $(sb early_drop) ))
+	all1=$(all)
+	t1=$(rct_total)
+	dn=$((new1 - new0)) dd=$((drop1 - drop0)) da=$((af1 - af0)) de=$((ed1 - ed0))
+	rct_log "$label: $flows flows from A: new $dn, drop $dd, alloc_failed $da; early_drop (A+B) $de; A+B entries $t0 -> $t1 (peak $peak)"
+	rct_check "$label: entries never above max (peak $peak, final $t1)" [ "$peak" -le 100 -a "$t1" -le 100 ]
+	rct_check "$label: every flow tracked or dropped in A: new + drop + alloc_failed = $flows" [ $((dn + dd + da)) = "$flows" ]
+	rct_check "$label: entries added = new - early_drop - insert_failed (A and B)" [ $((t1 - t0)) = $((all1 - all0)) ]
+	rct_check "$label: early drop evicted entries ($de)" [ "$de" -gt 0 ]
+	rct_check "$label: flows were dropped ($dd)" [ "$dd" -gt 0 ]
+	[ "$log" = 1 ] || return 0
+	if rct_dmesg_since | grep -q 'rconntrack: table full, dropping packet'; then
+		rct_pass "$label: log line 'table full, dropping packet'"
+	else
+		rct_fail "$label: no 'table full' log line"
+	fi
+}
+
+# 1. The module parameters.
+rct_unload
+rct_dmesg_mark
+rct_load max=100 buckets=1024 || { rct_fail "insmod max=100 buckets=1024"; rct_exit; }
+line=$(rct_dmesg_since | grep 'rconntrack: version')
+rct_check "max=100 buckets=1024: sysctls read $(rct_sysctl max) and $(rct_sysctl buckets)" \
+	[ "$(rct_sysctl max)-$(rct_sysctl buckets)" = 100-1024 ]
+if echo "$line" | grep -qF '(1024 buckets, 100 max)'; then
+	rct_pass "load line shows the parameters: ${line#*] }"
+else
+	rct_fail "load line without '(1024 buckets, 100 max)': '$line'"
+fi
 # Nothing may expire during the count (GC removals are not counted).
-echo 600 > /proc/sys/net/rconntrack/udp_timeout
-rct_check "max reads back 100" [ "$(rct_sysctl max)" = 100 ]
+echo 600 > $D/udp_timeout
 
 # An established, assured connection before the flood.
 rct_tcp_open "$B" 10.0.0.2 8080 "$A" 600 /tmp/rct_full_srv
@@ -28,42 +100,7 @@ echo before >&5
 busywait 5000 grep -q before /tmp/rct_full_srv || rct_fail "connection before flood"
 busywait 5000 eval '[ "$(rct_tcp_state "$A" 8080)" = ESTABLISHED ]' || rct_fail "not established"
 
-# Counters of A (where the flows start) and B (where they arrive); both
-# namespaces' entries share the one global max.
-s() { rct_stat "$1" "$A"; }
-sb() { rct_stat "$1" "$B"; }
-total() { echo $(( $(cat /proc/sys/net/rconntrack/memory_bytes) / $(rct_sysctl entry_size) )); }
-new0=$(s new) drop0=$(s drop) af0=$(s alloc_failed)
-all0=$(( $(s new) + $(sb new) - $(s early_drop) - $(sb early_drop) - $(s insert_failed) - $(sb insert_failed) ))
-t0=$(total)
-rct_dmesg_mark
-# 1000 flows from A, one datagram each from a new socket (bash /dev/udp),
-# sampling the global entry count every 50 flows.
-peak=$(ip netns exec "$A" bash -c '
-	D=/proc/sys/net/rconntrack
-	peak=0
-	for i in $(seq 1 1000); do
-		echo x 2>/dev/null > /dev/udp/10.0.0.2/$((10000 + i))
-		if [ $((i % 50)) = 0 ]; then
-			c=$(( $(cat $D/memory_bytes) / $(cat $D/entry_size) ))
-			[ "$c" -gt "$peak" ] && peak=$c
-		fi
-	done
-	echo $peak')
-new1=$(s new) drop1=$(s drop) af1=$(s alloc_failed)
-all1=$(( $(s new) + $(sb new) - $(s early_drop) - $(sb early_drop) - $(s insert_failed) - $(sb insert_failed) ))
-t1=$(total)
-dn=$((new1 - new0)) dd=$((drop1 - drop0)) da=$((af1 - af0))
-rct_log "flows 1000 from A: new $dn, drop $dd, alloc_failed $da; A+B entries $t0 -> $t1 (peak $peak); A: early_drop $(s early_drop), B: new $(sb new) early_drop $(sb early_drop)"
-rct_check "entries never above max (peak $peak, final $t1)" [ "$peak" -le 100 -a "$t1" -le 100 ]
-rct_check "every flow tracked or dropped in A: new + drop + alloc_failed = 1000" [ $((dn + dd + da)) = 1000 ]
-rct_check "entries added = new - early_drop - insert_failed (A and B)" [ $((t1 - t0)) = $((all1 - all0)) ]
-rct_check "flows were dropped ($dd)" [ "$dd" -gt 0 ]
-if rct_dmesg_since | grep -q 'rconntrack: table full, dropping packet'; then
-	rct_pass "log line 'table full, dropping packet'"
-else
-	rct_fail "no 'table full' log line"
-fi
+flood "insmod max=100" 1000 10000 1
 
 # The established connection survived (ASSURED is never early-dropped,
 # and a known flow needs no new entry).
@@ -74,5 +111,15 @@ else
 	rct_fail "established connection broken by the full table"
 fi
 exec 5>&-
-rm -f /tmp/rct_full_srv
-exit $RCT_RET
+
+# 2. The sysctl, on a module loaded with its defaults.
+rct_unload
+rct_load || { rct_fail "insmod"; rct_exit; }
+m=$(rct_sysctl max)
+rct_check "reloaded without parameters: max $m is not 100" [ "$m" != 100 ]
+echo 600 > $D/udp_timeout
+echo 1024 > $D/buckets || rct_fail "buckets=1024"
+echo 100 > $D/max || rct_fail "max=100"
+rct_check "sysctl max reads back 100" [ "$(rct_sysctl max)" = 100 ]
+flood "sysctl max=100" 300 20000
+rct_exit

@@ -1,13 +1,121 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# TCP across a veth pair: the state in /proc/net/rconntrack at each step of
-# a handshake, data, FIN close and an RST, on both sides; IPv4 and IPv6.
+# TCP across a veth pair, on both sides, IPv4 and IPv6:
+#
+# 1. Crafted segments, one at a time, and the entry after each:
+#    SYN -> SYN_SENT [UNREPLIED], SYN/ACK -> SYN_RECV, ACK -> ESTABLISHED
+#    [ASSURED], FIN from the original side -> FIN_WAIT, ACK -> CLOSE_WAIT,
+#    FIN from the reply side -> LAST_ACK, ACK -> TIME_WAIT (nf_conntrack's
+#    tcp_conntracks table); the remaining seconds are those of each
+#    state's timeout; one entry per side, new +1, found +6, invalid +0.
+#    rct_pkt -r sends them through raw IP sockets, so the sender's
+#    LOCAL_OUT/POST_ROUTING and the receiver's PRE_ROUTING/LOCAL_IN hooks
+#    see each one: both namespaces track the same connection. The
+#    receiver's TCP stack answers every crafted segment with a RST (no
+#    socket on these ports): an nft rule drops those RSTs at output
+#    priority -300, before rconntrack's LOCAL_OUT hook (-199) sees them.
+#    (Dropping the crafted segments at input instead would keep the
+#    receiver from creating its entry: that happens at LOCAL_IN priority
+#    INT_MAX-1, after any input rule.)
+# 2. Real sockets (nc): handshake and data, FIN close, RST, an unanswered
+#    SYN; the /proc format.
 source "$(dirname "$0")/lib.sh"
 rct_require_root
-rct_require_cmd ip nc
+rct_require_cmd ip nc nft
+rct_require_pkt
 trap cleanup_all_ns EXIT
 rct_load
-rct_setup_pair || { rct_fail "setup"; exit $ksft_fail; }
+rct_setup_pair || { rct_fail "setup"; rct_exit; }
+
+CPORT=8100
+for ns in "$A" "$B"; do
+	ip netns exec "$ns" nft -f - <<-EOF || { rct_fail "nft rules in $ns"; rct_exit; }
+	table inet rct_tcp_states {
+		chain out {
+			type filter hook output priority -300; policy accept;
+			tcp sport $CPORT tcp flags & rst == rst drop
+			tcp dport $CPORT tcp flags & rst == rst drop
+		}
+	}
+	EOF
+done
+
+# crafted_line NS SPORT: the entry of the crafted connection from SPORT.
+crafted_line() {
+	rct_entries "$1" | grep -E " sport=$2 dport=$CPORT "
+}
+
+# step FROM FLAGS SEQ ACK WANT: one crafted segment from FROM (A: the
+# original direction, B: the reply), then the exact line in A and in B.
+# Uses the caller's fam, a, b, pa, pb (addresses as /proc prints them),
+# sp, l3, l3n, replied, assured.
+step() {
+	local from=$1 flags=$2 seq=$3 ack=$4 want=$5 t0 t1 tmo ns side line left lo re
+	local unrep="" asd="" desc="$fam crafted $from $flags -> $want"
+
+	t0=$(rct_now_ms)
+	if [ "$from" = A ]; then
+		ip netns exec "$A" "$RCT_PKT" -r "$a" "$b" tcp "$sp" $CPORT "$flags" "$seq" "$ack"
+	else
+		ip netns exec "$B" "$RCT_PKT" -r "$b" "$a" tcp $CPORT "$sp" "$flags" "$seq" "$ack"
+	fi || { rct_fail "$desc: rct_pkt failed"; return; }
+	[ "$replied" = 1 ] || unrep='\[UNREPLIED\] '
+	[ "$assured" = 1 ] && asd='\[ASSURED\] '
+	re="^$l3 +$l3n tcp +6 [0-9]+ $want src=$pa dst=$pb sport=$sp dport=$CPORT ${unrep}src=$pb dst=$pa sport=$CPORT dport=$sp ${asd}mark=0 use=1\$"
+	tmo=$(rct_sysctl "tcp_timeout_${want,,}")
+	for side in A B; do
+		ns=${!side}
+		# The receiver handles the segment in softirq, maybe later.
+		busywait 5000 eval '[ "$(crafted_line "$ns" "$sp" | awk "{ print \$6 }")" = "$want" ]'
+		line=$(crafted_line "$ns" "$sp")
+		t1=$(rct_now_ms)
+		left=$(echo "$line" | awk '{ print $5 }')
+		# Set when the segment passed (after t0), read before t1.
+		lo=$((tmo - (t1 - t0 + 999) / 1000 - 1))
+		if [ "$(echo "$line" | wc -l)" = 1 ] && echo "$line" | grep -qE "$re" &&
+		   [ "$left" -le "$tmo" ] && [ "$left" -ge "$lo" ]; then
+			rct_pass "$desc in $side: ${left}s left of tcp_timeout_${want,,}=$tmo"
+		else
+			rct_fail "$desc in $side: want one line /$re/ with $lo..$tmo s left, got:"
+			echo "$line" | sed 's/^/#   /'
+		fi
+	done
+}
+
+# crafted FAM A_ADDR B_ADDR A_PRINTED B_PRINTED SPORT: the whole sequence.
+crafted() {
+	local fam=$1 a=$2 b=$3 pa=$4 pb=$5 sp=$6 l3 l3n replied=0 assured=0 ns c dn df di
+	local -A before
+
+	if [ "$fam" = ipv4 ]; then l3=ipv4 l3n=2; else l3=ipv6 l3n=10; fi
+	for ns in A B; do
+		for c in new found invalid; do
+			before[$ns-$c]=$(rct_stat $c "${!ns}")
+		done
+	done
+	step A S 1000 0 SYN_SENT
+	replied=1
+	step B SA 5000 1001 SYN_RECV
+	assured=1
+	step A A 1001 5001 ESTABLISHED
+	step A FA 1001 5001 FIN_WAIT
+	step B A 5001 1002 CLOSE_WAIT
+	step B FA 5001 1002 LAST_ACK
+	step A A 1002 5002 TIME_WAIT
+	# Each side: the SYN created the entry, the 6 later segments found it
+	# (at LOCAL_OUT where sent, at PRE_ROUTING where received).
+	for ns in A B; do
+		dn=$(($(rct_stat new "${!ns}") - ${before[$ns-new]}))
+		df=$(($(rct_stat found "${!ns}") - ${before[$ns-found]}))
+		di=$(($(rct_stat invalid "${!ns}") - ${before[$ns-invalid]}))
+		rct_check "$fam crafted, $ns: new +$dn (want 1), found +$df (want 6), invalid +$di (want 0)" \
+			[ "$dn-$df-$di" = 1-6-0 ]
+	done
+}
+
+P6=fd00:0000:0000:0000:0000:0000:0000:000
+crafted ipv4 10.0.0.1 10.0.0.2 '10\.0\.0\.1' '10\.0\.0\.2' 40001
+crafted ipv6 fd00::1 fd00::2 "${P6}1" "${P6}2" 40002
 
 expect_state() { # NS PORT STATE DESC
 	local ns=$1 port=$2 want=$3
@@ -83,4 +191,4 @@ if echo "$line6" | grep -qE '^ipv6 +10 tcp +6 [0-9]+ [A-Z_]+ src=fd00:0000:0000:
 else
 	rct_fail "unexpected IPv6 /proc line: $line6"
 fi
-exit $RCT_RET
+rct_exit

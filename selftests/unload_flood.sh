@@ -11,12 +11,11 @@ cleanup() {
 	cleanup_all_ns
 }
 trap cleanup EXIT
-rct_setup_pair || { rct_fail "setup"; exit $ksft_fail; }
+rct_setup_pair || { rct_fail "setup"; rct_exit; }
 ip -n "$B" route add 10.0.1.0/24 dev vb
 rct_unload
 if ! rct_pktgen_start "$A" va 10.0.0.2 02:00:00:00:00:02 20000; then
-	echo "# SKIP: pktgen unavailable"
-	exit $ksft_skip
+	rct_skip "pktgen unavailable"
 fi
 ok=1
 for i in $(seq 1 20); do
@@ -33,4 +32,4 @@ rct_pktgen_stop
 rct_log "pktgen sent ${sent:-?} packets during the cycles"
 rct_check "flood actually ran (${sent:-0} packets)" [ "${sent:-0}" -gt 1000 ]
 [ $ok = 1 ] && rct_pass "20 load/unload cycles under flood, clean"
-exit $RCT_RET
+rct_exit

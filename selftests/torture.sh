@@ -1,0 +1,129 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Races, for RCT_TORTURE_SECS seconds (or /rct/torture_secs; `make
+# torture MINUTES=N` sets it): while pktgen floods new flows from both
+# vCPUs, /proc/net/rconntrack is read in a loop, the table is resized, and
+# two writers race on max and max_lowmem_percent; then failslab fails
+# exactly N entry allocations. Asserted: every read succeeds, max never
+# ends above the ceiling, table count = sum of namespace counts = lines
+# listed, each injected failure is one alloc_failed, the cache is empty
+# after unload.
+source "$(dirname "$0")/lib.sh"
+rct_require_root
+secs=${RCT_TORTURE_SECS:-}
+[ -z "$secs" ] && [ -r /rct/torture_secs ] && read -r secs < /rct/torture_secs
+secs=${secs:-10}
+stop=/tmp/rct-torture-stop
+cleanup() {
+	touch $stop
+	rct_pktgen_stop 2>/dev/null
+	[ -w /sys/kernel/slab/rconntrack/failslab ] && echo 0 > /sys/kernel/slab/rconntrack/failslab
+	wait 2>/dev/null
+	cleanup_all_ns
+	rm -f $stop
+}
+trap cleanup EXIT
+rm -f $stop
+rct_load || { rct_fail "insmod"; exit $ksft_fail; }
+# No entry may expire during the run: the invariants compare counts with
+# listings, which leave out expired entries that GC has not removed yet.
+udp_timeout=$(rct_sysctl udp_timeout)
+echo 3600 > /proc/sys/net/rconntrack/udp_timeout
+rct_setup_pair || { rct_fail "setup"; exit $ksft_fail; }
+ip -n "$B" route add 10.0.1.0/24 dev vb
+ip -n "$B" route add 10.0.2.0/24 dev vb
+rct_pktgen_start "$A" va 10.0.0.2 02:00:00:00:00:02 5000 \
+	10.0.1.1-10.0.1.254 10.0.2.1-10.0.2.254 || rct_skip "pktgen unavailable"
+
+# Readers of the table file, in B and in the initial namespace.
+reader() {
+	local n=0
+	while [ ! -e $stop ]; do
+		$1 cat /proc/net/rconntrack > /dev/null || { echo "# FAIL: read $n failed"; return 1; }
+		n=$((n + 1))
+	done
+	echo "# reader ${2}: $n reads"
+}
+reader "ip netns exec $B" B > /tmp/rct-reader-b 2>&1 &
+rb=$!
+reader "" init > /tmp/rct-reader-i 2>&1 &
+ri=$!
+# Two writers racing on the limit and its ceiling (the ceiling at 1% is
+# below the max the other writes).
+ceil10=$(rct_sysctl max_ceiling)
+echo 1 > /proc/sys/net/rconntrack/max_lowmem_percent 2>/dev/null
+ceil1=$(rct_sysctl max_ceiling)
+echo 10 > /proc/sys/net/rconntrack/max_lowmem_percent
+orig_max=$(rct_sysctl max)
+# Each rejected write logs a line: pace the writers (20 rounds a second).
+(while [ ! -e $stop ]; do
+	echo "$ceil10" > /proc/sys/net/rconntrack/max 2>/dev/null
+	echo "$ceil1" > /proc/sys/net/rconntrack/max 2>/dev/null
+	sleep 0.05
+done) &
+(while [ ! -e $stop ]; do
+	echo 1 > /proc/sys/net/rconntrack/max_lowmem_percent 2>/dev/null
+	echo 10 > /proc/sys/net/rconntrack/max_lowmem_percent 2>/dev/null
+	sleep 0.05
+done) &
+end=$(( $(rct_now_ms) + secs * 1000 ))
+resizes=0 above=0
+while [ "$(rct_now_ms)" -lt "$end" ]; do
+	for b in 1024 8192 2048 16384; do
+		echo $b > /proc/sys/net/rconntrack/buckets || rct_fail "resize to $b"
+		resizes=$((resizes + 1))
+		[ "$(rct_sysctl max)" -gt "$(rct_sysctl max_ceiling)" ] && above=$((above + 1))
+	done
+done
+touch $stop
+wait $rb; rc_b=$?
+wait $ri; rc_i=$?
+wait
+cat /tmp/rct-reader-b /tmp/rct-reader-i
+rct_check "/proc/net/rconntrack reads under $resizes resizes, in B" [ $rc_b = 0 ]
+rct_check "/proc/net/rconntrack reads under $resizes resizes, in init" [ $rc_i = 0 ]
+rct_check "max never seen above the ceiling during the writer race ($above times)" [ $above = 0 ]
+rct_check "max ($(rct_sysctl max)) not above the ceiling ($(rct_sysctl max_ceiling)) after the race" \
+	[ "$(rct_sysctl max)" -le "$(rct_sysctl max_ceiling)" ]
+echo 10 > /proc/sys/net/rconntrack/max_lowmem_percent
+echo "$orig_max" > /proc/sys/net/rconntrack/max
+rm -f $stop
+
+# Exactly N failed allocations under the flood.
+F=/sys/kernel/debug/failslab
+if [ -w /sys/kernel/slab/rconntrack/failslab ] && [ -d $F ]; then
+	failed() {
+		echo $(( $(rct_stat alloc_failed) + $(rct_stat alloc_failed "$A") + $(rct_stat alloc_failed "$B") ))
+	}
+	before=$(failed)
+	echo 0 > $F/verbose
+	echo Y > $F/cache-filter
+	echo 1 > $F/interval
+	echo 0 > $F/space
+	echo 200 > $F/times
+	echo 100 > $F/probability
+	echo 1 > /sys/kernel/slab/rconntrack/failslab
+	busywait 30000 eval '[ "$(cat $F/times)" = 0 ]' || rct_fail "failslab did not fire 200 times (left $(cat $F/times))"
+	echo 0 > /sys/kernel/slab/rconntrack/failslab
+	echo 0 > $F/probability
+	rct_check "200 injected entry allocation failures = 200 alloc_failed ($(( $(failed) - before )))" \
+		[ $(( $(failed) - before )) = 200 ]
+else
+	rct_skip "failslab unavailable (CONFIG_FAILSLAB, /sys/kernel/slab/rconntrack/failslab)"
+fi
+
+rct_pktgen_stop
+# Invariants, with the flood stopped: the table's count is the sum of the
+# namespaces', and each namespace lists as many lines as it counts.
+sum=$(( $(rct_count "$A") + $(rct_count "$B") + $(rct_sysctl count) ))
+rct_check "table count $(rct_total) = sum of namespace counts $sum" [ "$(rct_total)" = "$sum" ]
+for ns in "$A" "$B"; do
+	c=$(rct_count "$ns")
+	l=$(rct_entries "$ns" | wc -l)
+	rct_check "namespace ${ns%%-*}: $l lines listed = count $c" [ "$l" = "$c" ]
+done
+cleanup_all_ns
+echo "$udp_timeout" > /proc/sys/net/rconntrack/udp_timeout
+rmmod rconntrack || rct_fail "rmmod"
+rct_check "entry cache gone after unload" eval '! grep -q "^rconntrack " /proc/slabinfo'
+rct_exit
