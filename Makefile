@@ -5,6 +5,7 @@
 #   make run     boot the x86_64 guest with rconntrack tracking real traffic
 #   make check   host tests, lints, kselftests on x86_64 and i386 guests
 #   make bench   benchmarks (ratios vs nf_conntrack and no tracking)
+#   make mutants mutation tests: every selftests/mutants patch must fail its tests
 #
 # Everything is set up on first use (make deps) and cached in
 # $${XDG_CACHE_HOME:-~/.cache}/rconntrack.
@@ -12,7 +13,7 @@
 ARCHES ?= x86_64 i386
 Q := qemu
 
-.PHONY: all deps kernel module host-test harness-test run shell check bench clean help
+.PHONY: all deps kernel module host-test harness-test run shell check bench mutants clean help
 
 all: module
 
@@ -47,6 +48,12 @@ check:
 
 bench: deps
 	$(Q)/vm.sh $(or $(ARCH),x86_64) bench
+
+# make mutants [MUTANTS="04 stat-header-wrong"]: each mutant of
+# selftests/mutants (all by default) built and run against the selftests its
+# header names; a mutant that survives fails the target (qemu/mutants.sh).
+mutants:
+	$(Q)/mutants.sh $(MUTANTS)
 
 clean:
 	rm -rf rust/host/target
