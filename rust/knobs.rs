@@ -39,6 +39,8 @@ pub(crate) struct Settings {
     /// its value against the other, and two unserialised writers could
     /// each pass their check and leave `max` above the ceiling.
     limit_lock: Pin<KBox<Mutex<()>>>,
+    /// Testing only: microseconds every hook busy-waits (module parameter).
+    debug_hook_delay_us: AtomicU32,
 }
 
 impl Settings {
@@ -61,6 +63,7 @@ impl Settings {
             drop_invalid: AtomicU32::new(0),
             lowmem_kib,
             limit_lock: KBox::pin_init(kernel::new_mutex!(()), GFP_KERNEL)?,
+            debug_hook_delay_us: AtomicU32::new(0),
         })
     }
 
@@ -72,6 +75,16 @@ impl Settings {
     /// Sets the limit (callers check it against the ceiling).
     pub(crate) fn set_max(&self, v: u32) {
         self.max.store(v, Ordering::Relaxed);
+    }
+
+    /// Testing only: the hook delay.
+    pub(crate) fn debug_hook_delay_us(&self) -> u32 {
+        self.debug_hook_delay_us.load(Ordering::Relaxed)
+    }
+
+    /// Sets the hook delay (module parameter).
+    pub(crate) fn set_debug_hook_delay_us(&self, us: u32) {
+        self.debug_hook_delay_us.store(us, Ordering::Relaxed);
     }
 
     /// Share of lowmem entries may use.

@@ -5,7 +5,12 @@
 
 #[kernel::macros::kunit_tests(rconntrack)]
 mod tests {
+    use crate::kernel_ext::hash::HashKey;
+    use crate::kernel_ext::table::{self, InsertError, Owner, Table, TableKey};
     use crate::limits;
+    use core::sync::atomic::{AtomicU32, Ordering};
+    use kernel::bindings;
+    use kernel::sync::{rcu, Arc};
     use crate::proto::{self, status, Dir, TcpState};
     use crate::tuple::{self, SliceReader, Tuple};
     use kernel::prelude::*;
@@ -49,6 +54,102 @@ mod tests {
             tuple::parse_ipv4(&SliceReader(&p[..30])),
             tuple::Parsed::Invalid(_)
         ));
+    }
+
+    /// A key for table tests: (a, b), reversed (b, a).
+    #[derive(Clone, Copy, PartialEq)]
+    struct K(u32, u32);
+
+    impl TableKey for K {
+        fn reverse(&self) -> Self {
+            K(self.1, self.0)
+        }
+        fn hash(&self, key: &HashKey, salt: u32) -> u32 {
+            key.hash(&[self.0, self.1, salt])
+        }
+    }
+
+    fn owner(id: u32) -> Arc<Owner> {
+        Arc::new(
+            Owner {
+                id,
+                count: AtomicU32::new(0),
+            },
+            GFP_KERNEL,
+        )
+        .expect("owner")
+    }
+
+    /// Packet-path allocations never dip into the emergency reserves and
+    /// never sleep or warn.
+    #[test]
+    fn entry_gfp_flags() {
+        let g = table::GFP_PACKET;
+        assert!(g & (1 << bindings::___GFP_NOMEMALLOC_BIT) != 0);
+        assert!(g & bindings::__GFP_NOWARN != 0);
+        assert!(g & (1 << bindings::___GFP_DIRECT_RECLAIM_BIT) == 0);
+        assert!(g & (1 << bindings::___GFP_HIGH_BIT) != 0);
+    }
+
+    /// Inserts refuse a second entry for the same key, in either direction;
+    /// removals refuse entries that are not (or no longer) in the table.
+    #[test]
+    fn table_clash_and_remove_contract() {
+        let Ok(t) = Table::<K>::new(c"rct_kunit_a", 1024, 4, Some([1, 2])) else {
+            panic!("table");
+        };
+        let Ok(u) = Table::<K>::new(c"rct_kunit_b", 1024, 4, None) else {
+            panic!("table");
+        };
+        let o = owner(7);
+        let a = t.alloc(&o, K(1, 2), 0, 0, 10).expect("alloc");
+        // Not inserted yet: refused, and its drop below frees it once.
+        assert!(!t.remove(a.entry()));
+        assert!(t.insert(a).is_ok());
+        assert_eq!(t.count(), 1);
+        let dup = t.alloc(&o, K(1, 2), 0, 0, 10).expect("alloc");
+        assert_eq!(t.insert(dup), Err(InsertError::Clash));
+        let rev = t.alloc(&o, K(2, 1), 0, 0, 10).expect("alloc");
+        assert_eq!(t.insert(rev), Err(InsertError::Clash));
+        assert_eq!(t.count(), 1);
+        // An entry allocated from another table is refused by this one.
+        let foreign = u.alloc(&o, K(3, 4), 0, 0, 10).expect("alloc");
+        assert_eq!(t.insert(foreign), Err(InsertError::Foreign));
+        assert_eq!(u.count(), 0);
+        let g = rcu::read_lock();
+        let mut restarts = 0;
+        let f = t.lookup(&g, &o, &K(2, 1), &mut restarts).expect("found");
+        assert!(f.reply);
+        assert!(!u.remove(f.entry));
+        assert!(t.remove(f.entry));
+        assert!(!t.remove(f.entry));
+        drop(g);
+        assert_eq!(t.count(), 0);
+        assert_eq!(o.count.load(Ordering::Relaxed), 0);
+    }
+
+    /// With no lock-free attempt left, the locked walk still finds entries
+    /// (the path lookups take when resizes keep overtaking them).
+    #[test]
+    fn table_locked_lookup() {
+        let Ok(t) = Table::<K>::new(c"rct_kunit_c", 1024, 4, None) else {
+            panic!("table");
+        };
+        let t = t.with_lockless_tries(0);
+        let o = owner(8);
+        for i in 0..100 {
+            let e = t.alloc(&o, K(i, 1000 + i), 0, 0, 1000).expect("alloc");
+            assert!(t.insert(e).is_ok());
+        }
+        assert!(t.resize(2048).is_ok());
+        let g = rcu::read_lock();
+        let mut restarts = 0;
+        for i in 0..100 {
+            assert!(t.lookup(&g, &o, &K(i, 1000 + i), &mut restarts).is_some());
+            assert!(t.lookup(&g, &o, &K(1000 + i, i), &mut restarts).is_some());
+        }
+        assert!(t.lookup(&g, &o, &K(5000, 1), &mut restarts).is_none());
+        assert_eq!(restarts, 0);
     }
 
     #[test]

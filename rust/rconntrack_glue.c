@@ -10,6 +10,7 @@
  */
 
 #include <linux/cpumask.h>
+#include <linux/delay.h>
 #include <linux/highmem.h>
 #include <linux/mm.h>
 #include <linux/jiffies.h>
@@ -318,6 +319,11 @@ void rct_cond_resched(void)
 	cond_resched();
 }
 
+void rct_udelay(unsigned int us)
+{
+	udelay(us);
+}
+
 void rct_cpu_relax(void)
 {
 	cpu_relax();
@@ -343,4 +349,102 @@ void rct_dwork_queue(struct delayed_work *dw, unsigned long delay)
 void rct_dwork_cancel_sync(struct delayed_work *dw)
 {
 	cancel_delayed_work_sync(dw);
+}
+
+/* --- calling-convention probes (kunit_abi.rs, see rconntrack_glue.h) --- */
+
+/*
+ * They only read their parameters: where rustc passes one elsewhere than C
+ * expects, they read a stale register or the caller's stack, and record it.
+ */
+static u32 rct_abi_words[RCT_ABI_WORDS];
+
+const u32 *rct_abi_seen(void)
+{
+	return rct_abi_words;
+}
+
+/* Records w[0..n), clears the rest; an order-sensitive checksum of w. */
+static u64 rct_abi_record(const u32 *w, unsigned int n)
+{
+	u64 sum = 0;
+	unsigned int i;
+
+	for (i = 0; i < RCT_ABI_WORDS; i++) {
+		rct_abi_words[i] = i < n ? w[i] : 0;
+		if (i < n)
+			sum = sum * 31 + w[i];
+	}
+	return sum;
+}
+
+u64 rct_abi_u32x4(u32 a, u32 b, u32 c, u32 d)
+{
+	u32 w[] = { a, b, c, d };
+
+	return rct_abi_record(w, ARRAY_SIZE(w));
+}
+
+u64 rct_abi_u32_u64(u32 a, u64 b)
+{
+	u32 w[] = { a, lower_32_bits(b), upper_32_bits(b) };
+
+	return rct_abi_record(w, ARRAY_SIZE(w));
+}
+
+u64 rct_abi_u64_u64_u32(u64 a, u64 b, u32 c)
+{
+	u32 w[] = { lower_32_bits(a), upper_32_bits(a), lower_32_bits(b),
+		    upper_32_bits(b), c };
+
+	return rct_abi_record(w, ARRAY_SIZE(w));
+}
+
+u32 rct_abi_pair_u32(struct rct_abi_pair s, u32 tag)
+{
+	u32 w[] = { s.a, s.b, tag };
+
+	return lower_32_bits(rct_abi_record(w, ARRAY_SIZE(w)));
+}
+
+u32 rct_abi_six(struct rct_abi_six s)
+{
+	return lower_32_bits(rct_abi_record(s.w, ARRAY_SIZE(s.w)));
+}
+
+u32 rct_abi_six_u32(struct rct_abi_six s, u32 tag)
+{
+	u32 w[] = { s.w[0], s.w[1], s.w[2], s.w[3], s.w[4], s.w[5], tag };
+
+	return lower_32_bits(rct_abi_record(w, ARRAY_SIZE(w)));
+}
+
+struct rct_abi_pair rct_abi_ret_pair(u32 a, u32 b)
+{
+	return (struct rct_abi_pair){ .a = b, .b = a };
+}
+
+struct rct_abi_six rct_abi_ret_six(u32 seed)
+{
+	struct rct_abi_six s;
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(s.w); i++)
+		s.w[i] = seed + i * 0x01010101;
+	return s;
+}
+
+u32 rct_abi_call_cb3(rct_abi_cb3_fn *cb, u32 a, u32 b, u32 c)
+{
+	return cb(a, b, c);
+}
+
+/* Records what the callback returned (so this is not a tail call). */
+u64 rct_abi_call_cb64(rct_abi_cb64_fn *cb, u32 lo, u32 hi)
+{
+	u64 r = cb(((u64)hi << 32) | lo);
+	u32 w[] = { lower_32_bits(r), upper_32_bits(r) };
+
+	rct_abi_record(w, ARRAY_SIZE(w));
+	return r;
 }

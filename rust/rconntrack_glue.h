@@ -88,10 +88,40 @@ void rct_local_bh_enable(void);
 unsigned long rct_jiffies(void);
 unsigned int rct_hz(void);
 void rct_cond_resched(void);
+void rct_udelay(unsigned int us);
 void rct_cpu_relax(void);
 void rct_synchronize_net(void);
 void rct_dwork_init(struct delayed_work *dw, rct_work_fn *fn);
 void rct_dwork_queue(struct delayed_work *dw, unsigned long delay);
 void rct_dwork_cancel_sync(struct delayed_work *dw);
+
+/*
+ * Calling-convention probes, called only by the KUnit suite of kunit_abi.rs.
+ * Each records the 32-bit words it received (a u64 as its low word, then its
+ * high word) for rct_abi_seen() and returns rct_abi_sum() of them.  Several
+ * take a u64 or a struct by value on purpose: on i386 rustc does not pass
+ * those like C (rust-lang/rust#145694), which is what the tests document.
+ * qemu/abi-allow.txt lets them past qemu/abi-lint.sh; nothing else may.
+ */
+#define RCT_ABI_WORDS 8
+struct rct_abi_pair {	/* 8 bytes: in EAX:EDX on i386 C */
+	u32 a, b;
+};
+struct rct_abi_six {	/* 24 bytes: on the stack, by value */
+	u32 w[6];
+};
+typedef u32 rct_abi_cb3_fn(u32 a, u32 b, u32 c);
+typedef u64 rct_abi_cb64_fn(u64 x);
+const u32 *rct_abi_seen(void);
+u64 rct_abi_u32x4(u32 a, u32 b, u32 c, u32 d);
+u64 rct_abi_u32_u64(u32 a, u64 b);
+u64 rct_abi_u64_u64_u32(u64 a, u64 b, u32 c);
+u32 rct_abi_pair_u32(struct rct_abi_pair s, u32 tag);
+u32 rct_abi_six(struct rct_abi_six s);
+u32 rct_abi_six_u32(struct rct_abi_six s, u32 tag);
+struct rct_abi_pair rct_abi_ret_pair(u32 a, u32 b);
+struct rct_abi_six rct_abi_ret_six(u32 seed);
+u32 rct_abi_call_cb3(rct_abi_cb3_fn *cb, u32 a, u32 b, u32 c);
+u64 rct_abi_call_cb64(rct_abi_cb64_fn *cb, u32 lo, u32 hi);
 
 #endif /* RCONNTRACK_GLUE_H */

@@ -28,6 +28,8 @@ mod proto;
 mod tuple;
 
 #[cfg(CONFIG_KUNIT)]
+mod kunit_abi;
+#[cfg(CONFIG_KUNIT)]
 mod kunit_tests;
 
 use kernel_ext::netns::Registration;
@@ -52,6 +54,10 @@ module! {
         buckets: u32 {
             default: 0,
             description: "Hash buckets (0: derived from lowmem)",
+        },
+        debug_hook_delay_us: u32 {
+            default: 0,
+            description: "Testing only: busy-wait this long in every hook (widens teardown races)",
         },
     },
 }
@@ -100,6 +106,8 @@ impl kernel::Module for Rconntrack {
             return Err(EINVAL);
         }
         t.settings.set_max(max);
+        t.settings
+            .set_debug_hook_delay_us(module_parameters::debug_hook_delay_us.value());
         pr_info!(
             "version {} ({} buckets, {} max) - {} bytes per conntrack, memory {} bytes, lowmem {} MiB, highmem {} MiB, ceiling {} ({}% of lowmem), {} locks\n",
             VERSION,

@@ -268,6 +268,13 @@ impl Tracker {
 
     /// A packet at a hook.
     pub(crate) fn hook(&self, ns: &NetState, skb: &Skb<'_>, hook: Hook, pf: u8) -> Verdict {
+        let delay = self.settings.debug_hook_delay_us();
+        if delay != 0 {
+            // Testing only (module parameter): a hook still running when
+            // its namespace or the module goes must not find its state
+            // freed (see `unload_race.sh`).
+            sys::udelay(delay);
+        }
         let parsed = match pf {
             NFPROTO_IPV4 => tuple::parse_ipv4(skb),
             NFPROTO_IPV6 => tuple::parse_ipv6(skb),
@@ -413,7 +420,11 @@ impl Tracker {
         if let Err(AllocError::Full) = new {
             if self.early_drop(&g, ns, t, now) {
                 ns.inc(Stat::EarlyDrop);
-                new = self.table.alloc(&ns.shared, *t, st, expires, max);
+                // One out, one in, as nf_conntrack's `__nf_conntrack_alloc`:
+                // the eviction pays for this flow even when `max` was
+                // lowered below the count (re-checking `max` would drop
+                // the packet and lose the evicted entry for nothing).
+                new = self.table.alloc(&ns.shared, *t, st, expires, u32::MAX);
             }
         }
         let new = match new {

@@ -6,8 +6,17 @@
 # back as written; read-only entries and other namespaces cannot write.
 source "$(dirname "$0")/lib.sh"
 rct_require_root
-rct_load
+# A fresh load: the defaults are nf_conntrack's (nf_conntrack_proto_tcp.c,
+# _udp.c, _icmp.c, _generic.c of 7.3).
+rct_unload
+rct_load || { rct_fail "insmod"; rct_exit; }
 D=/proc/sys/net/rconntrack
+for kv in tcp_timeout_syn_sent=120 tcp_timeout_syn_recv=60 tcp_timeout_established=432000 \
+	tcp_timeout_fin_wait=120 tcp_timeout_close_wait=60 tcp_timeout_last_ack=30 \
+	tcp_timeout_time_wait=120 tcp_timeout_close=10 udp_timeout=30 udp_timeout_stream=120 \
+	icmp_timeout=30 generic_timeout=600 log_invalid=0 drop_invalid=0 max_lowmem_percent=10; do
+	rct_check "default ${kv%=*} = ${kv#*=} (nf_conntrack's)" [ "$(cat "$D/${kv%=*}")" = "${kv#*=}" ]
+done
 declare -A saved
 for f in "$D"/*; do saved[$f]=$(cat "$f"); done
 restore() {

@@ -5,7 +5,10 @@
 //!
 //! On i386 no function here takes or returns a 64-bit integer or a struct by
 //! value: rustc's `-Zregparm=3` does not pass those like C does
-//! (rust-lang/rust#145694).
+//! (rust-lang/rust#145694); `qemu/abi-lint.sh` checks it on every i386
+//! build. The one exception is the `rct_abi_*` probes at the end, which the
+//! KUnit tests of `kunit_abi.rs` call to document exactly that, and which
+//! `qemu/abi-allow.txt` lets past the lint.
 
 use kernel::bindings;
 use kernel::ffi::{c_char, c_int, c_uint, c_ulong, c_void};
@@ -143,9 +146,53 @@ unsafe extern "C" {
     pub(crate) fn rct_hz() -> c_uint;
     pub(crate) fn rct_cond_resched();
     pub(crate) fn rct_cpu_relax();
+    pub(crate) fn rct_udelay(us: c_uint);
     pub(crate) fn rct_synchronize_net();
 
     pub(crate) fn rct_dwork_init(dw: *mut bindings::delayed_work, f: WorkFn);
     pub(crate) fn rct_dwork_queue(dw: *mut bindings::delayed_work, delay: usize);
     pub(crate) fn rct_dwork_cancel_sync(dw: *mut bindings::delayed_work);
+}
+
+/// `struct rct_abi_pair`: 8 bytes, passed by value in two registers by C on
+/// i386 (`-mregparm=3`), on the stack by rustc.
+#[cfg(CONFIG_KUNIT)]
+#[repr(C)]
+#[derive(Clone, Copy, PartialEq)]
+pub(crate) struct AbiPair {
+    pub(crate) a: u32,
+    pub(crate) b: u32,
+}
+
+/// `struct rct_abi_six`: 24 bytes, passed by value on the stack by both.
+#[cfg(CONFIG_KUNIT)]
+#[repr(C)]
+#[derive(Clone, Copy, PartialEq)]
+pub(crate) struct AbiSix {
+    pub(crate) w: [u32; 6],
+}
+
+/// A callback C calls with three `u32` (`rct_abi_cb3_fn`).
+#[cfg(CONFIG_KUNIT)]
+pub(crate) type AbiCb3Fn = extern "C" fn(u32, u32, u32) -> u32;
+/// A callback C calls with a `u64` (`rct_abi_cb64_fn`).
+#[cfg(CONFIG_KUNIT)]
+pub(crate) type AbiCb64Fn = extern "C" fn(u64) -> u64;
+
+// Calling-convention probes (see `rconntrack_glue.h`), for `kunit_abi.rs`
+// only: the u64 and struct shapes are listed in `qemu/abi-allow.txt`.
+#[cfg(CONFIG_KUNIT)]
+unsafe extern "C" {
+    pub(crate) fn rct_abi_seen() -> *const u32;
+    pub(crate) fn rct_abi_u32x4(a: u32, b: u32, c: u32, d: u32) -> u64;
+    pub(crate) fn rct_abi_u32_u64(a: u32, b: u64) -> u64;
+    pub(crate) fn rct_abi_u64_u64_u32(a: u64, b: u64, c: u32) -> u64;
+    pub(crate) fn rct_abi_pair_u32(s: AbiPair, tag: u32) -> u32;
+    pub(crate) fn rct_abi_six(s: AbiSix) -> u32;
+    pub(crate) fn rct_abi_six_u32(s: AbiSix, tag: u32) -> u32;
+    pub(crate) fn rct_abi_ret_pair(a: u32, b: u32) -> AbiPair;
+    #[cfg(not(CONFIG_X86_32))]
+    pub(crate) fn rct_abi_ret_six(seed: u32) -> AbiSix;
+    pub(crate) fn rct_abi_call_cb3(cb: AbiCb3Fn, a: u32, b: u32, c: u32) -> u32;
+    pub(crate) fn rct_abi_call_cb64(cb: AbiCb64Fn, lo: u32, hi: u32) -> u64;
 }

@@ -30,7 +30,7 @@ impl HashKey {
     pub(crate) fn fixed(k: [u32; 2]) -> Self {
         let mut key = bindings::hsiphash_key_t { key: [0; 2] };
         for (d, s) in key.key.iter_mut().zip(k) {
-            *d = s.into();
+            *d = s as usize;
         }
         HashKey(key)
     }

@@ -92,3 +92,14 @@ pub(crate) fn synchronize_net() {
     // SAFETY: called from process context.
     unsafe { glue::rct_synchronize_net() }
 }
+
+/// Busy-waits `us` microseconds (in steps of at most 1 ms, `udelay()`'s
+/// limit).
+pub(crate) fn udelay(mut us: u32) {
+    while us > 0 {
+        let step = us.min(1000);
+        // SAFETY: no precondition; busy-waiting is allowed in any context.
+        unsafe { glue::rct_udelay(step) };
+        us -= step;
+    }
+}

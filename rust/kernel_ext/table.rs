@@ -305,6 +305,8 @@ pub(crate) struct Table<K: TableKey> {
     key: HashKey,
     count: AtomicU32,
     object_size: u32,
+    /// Lock-free lookup attempts before the locked walk.
+    lockless_tries: u32,
     _k: core::marker::PhantomData<K>,
 }
 
@@ -319,7 +321,7 @@ pub(crate) const MAX_CHAIN: u32 = 64;
 
 /// Allocation flags for entries: atomic, quiet, and never from the
 /// emergency reserves (swap-over-network needs them more than we do).
-const GFP_PACKET: bindings::gfp_t =
+pub(crate) const GFP_PACKET: bindings::gfp_t =
     bindings::GFP_ATOMIC | bindings::__GFP_NOWARN | (1 << bindings::___GFP_NOMEMALLOC_BIT);
 
 impl<K: TableKey> Table<K> {
@@ -362,8 +364,16 @@ impl<K: TableKey> Table<K> {
             },
             count: AtomicU32::new(0),
             object_size,
+            lockless_tries: LOCKLESS_TRIES,
             _k: core::marker::PhantomData,
         })
+    }
+
+    /// Sets the lock-free lookup attempts (0: every lookup takes the
+    /// locked walk; tests of that path).
+    pub(crate) fn with_lockless_tries(mut self, n: u32) -> Self {
+        self.lockless_tries = n;
+        self
     }
 
     fn buckets(&self) -> &Buckets {
@@ -453,7 +463,7 @@ impl<K: TableKey> Table<K> {
     ) -> Option<Found<'a, K>> {
         let rev = k.reverse();
         let h = self.hash(owner, k);
-        for _ in 0..LOCKLESS_TRIES {
+        for _ in 0..self.lockless_tries {
             let seq = self.stable_gen();
             let b = self.buckets();
             let idx = scale(h, b.n);
