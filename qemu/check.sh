@@ -87,6 +87,13 @@ for arch in $ARCHES; do
 	warn=$(echo "$out" | grep -E '^(warning|error)|warning:|error:' | grep -v '^make' || true)
 	[ -z "$warn" ] || { echo "$warn" | head -n 30; rc=1; }
 	result "$arch module builds with CLIPPY=1 W=1, no warnings" $rc
+	if [ "$arch" = i386 ]; then
+		# rust-lang/rust#145694: no 64-bit scalar or struct by value may
+		# cross from Rust to C on i386 (qemu/abi-lint.sh).
+		out=$("$RCT_ROOT/qemu/abi-lint.sh" "$arch" 2>&1); rc=$?
+		[ $rc = 0 ] || echo "$out" | grep -v '^abi-lint: allowed' | tail -n 30
+		result "i386 ABI lint: no 64-bit or by-value struct across Rust/C" $rc
+	fi
 	if [ "$arch" = x86_64 ]; then
 		# rustfmtcheck, with the kernel's rustfmt configuration.
 		out=$(cd "$RCT_ROOT" && rustfmt --edition 2021 --check \

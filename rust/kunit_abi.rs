@@ -219,9 +219,9 @@ mod tests {
     static CB3: [AtomicU32; 3] = [const { AtomicU32::new(0) }; 3];
 
     extern "C" fn abi_cb3(a: u32, b: u32, c: u32) -> u32 {
-        for (slot, v) in CB3.iter().zip([a, b, c]) {
-            slot.store(v, Ordering::Relaxed);
-        }
+        CB3[0].store(a, Ordering::Relaxed);
+        CB3[1].store(b, Ordering::Relaxed);
+        CB3[2].store(c, Ordering::Relaxed);
         a ^ b.rotate_left(8) ^ c.rotate_left(16)
     }
 
@@ -231,7 +231,11 @@ mod tests {
         const W: [u32; 3] = [0x3c3c_0001, 0x3c3c_0002, 0x3c3c_0003];
         // SAFETY: the probe calls `abi_cb3` with its arguments.
         let r = unsafe { glue::rct_abi_call_cb3(abi_cb3, W[0], W[1], W[2]) };
-        let got = [0, 1, 2].map(|i| CB3[i].load(Ordering::Relaxed));
+        let got = [
+            CB3[0].load(Ordering::Relaxed),
+            CB3[1].load(Ordering::Relaxed),
+            CB3[2].load(Ordering::Relaxed),
+        ];
         assert_eq!(got, W);
         assert_eq!(r, W[0] ^ W[1].rotate_left(8) ^ W[2].rotate_left(16));
     }

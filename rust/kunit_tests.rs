@@ -8,12 +8,12 @@ mod tests {
     use crate::kernel_ext::hash::HashKey;
     use crate::kernel_ext::table::{self, InsertError, Owner, Table, TableKey};
     use crate::limits;
-    use core::sync::atomic::{AtomicU32, Ordering};
-    use kernel::bindings;
-    use kernel::sync::{rcu, Arc};
     use crate::proto::{self, status, Dir, TcpState};
     use crate::tuple::{self, SliceReader, Tuple};
+    use core::sync::atomic::{AtomicU32, Ordering};
+    use kernel::bindings;
     use kernel::prelude::*;
+    use kernel::sync::{rcu, Arc};
 
     /// u64 formatting goes through core's 64-bit division, which on i386
     /// needs the kernel patch's working `__udivdi3`/`__umoddi3`.

@@ -39,7 +39,9 @@ impl TableKey for Tuple {
 
     fn hash(&self, key: &HashKey, salt: u32) -> u32 {
         let w = self.hash_words();
-        key.hash(&[w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7], w[8], w[9], salt])
+        key.hash(&[
+            w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7], w[8], w[9], salt,
+        ])
     }
 }
 

@@ -33,7 +33,9 @@ line=$(echo "$since" | grep -E 'rconntrack: version [0-9.]+ \(')
 # The figures the load line must show, from elsewhere.
 lowkib=$(rct_lowmem_kib)
 highkib=$(awk '/^HighTotal:/ { print $2 }' /proc/meminfo)
-if has LOCKDEP; then locks=64; else locks=1024; fi
+# nf_conntrack's CONNTRACK_LOCKS, with or without lockdep (a resize never
+# holds more than two).
+locks=1024
 want="($(cat $D/buckets) buckets, $(cat $D/max) max) - $(cat $D/entry_size) bytes per conntrack, memory 0 bytes, lowmem $((lowkib >> 10)) MiB, highmem $(( ${highkib:-0} >> 10 )) MiB, ceiling $(cat $D/max_ceiling) (10% of lowmem), $locks locks"
 if echo "$line" | grep -qE 'rconntrack: version [0-9]+\.[0-9]+\.[0-9]+ \(' && echo "$line" | grep -qF "$want"; then
 	rct_pass "load line: ${line#*] }"
@@ -41,17 +43,21 @@ else
 	rct_fail "load line '${line#*] }', want '... $want'"
 fi
 
-kunit=$(echo "$since" | grep -E '# rconntrack: pass:[0-9]+ fail:[0-9]+' | tail -n 1)
-# "pass:P fail:F skip:S total:T": every test ran and passed.
-read -r kp kf ks kt <<< "$(echo "$kunit" | sed -n 's/.*pass:\([0-9]*\) fail:\([0-9]*\) skip:\([0-9]*\) total:\([0-9]*\).*/\1 \2 \3 \4/p')"
-if ! has KUNIT; then
-	rct_fail "kernel without CONFIG_KUNIT=y (selftests/config requires it)"
-elif [ -n "$kt" ] && [ "$kt" -gt 0 ] && [ "$kp-$kf-$ks" = "$kt-0-0" ]; then
-	rct_pass "KUnit: ${kunit#*# }"
-else
-	rct_fail "KUnit: '${kunit:-no summary}'"
-	echo "$since" | grep -E 'not ok|# .*fail' | head -n 20
-fi
+# "pass:P fail:F skip:S total:T" for each suite: every test ran and passed
+# (rconntrack: the logic and the table; rconntrack_abi: the i386 calling
+# convention, see rust/kunit_abi.rs).
+for suite in rconntrack rconntrack_abi; do
+	kunit=$(echo "$since" | grep -E "# $suite: pass:[0-9]+ fail:[0-9]+" | tail -n 1)
+	read -r kp kf ks kt <<< "$(echo "$kunit" | sed -n 's/.*pass:\([0-9]*\) fail:\([0-9]*\) skip:\([0-9]*\) total:\([0-9]*\).*/\1 \2 \3 \4/p')"
+	if ! has KUNIT; then
+		rct_fail "kernel without CONFIG_KUNIT=y (selftests/config requires it)"
+	elif [ -n "$kt" ] && [ "$kt" -gt 0 ] && [ "$kp-$kf-$ks" = "$kt-0-0" ]; then
+		rct_pass "KUnit: ${kunit#*# }"
+	else
+		rct_fail "KUnit $suite: '${kunit:-no summary}'"
+		echo "$since" | grep -E 'not ok|# .*fail' | head -n 20
+	fi
+done
 
 # entry_size is the slab cache's object size (kmem_cache_size); the slot
 # (slabinfo's objsize) is the same without KASAN, larger with it (its

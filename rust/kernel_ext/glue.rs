@@ -32,11 +32,8 @@ pub(crate) struct SeqOps {
 }
 
 /// A netfilter hook function.
-pub(crate) type HookFn = unsafe extern "C" fn(
-    *mut c_void,
-    *mut bindings::sk_buff,
-    *const NfHookState,
-) -> c_uint;
+pub(crate) type HookFn =
+    unsafe extern "C" fn(*mut c_void, *mut bindings::sk_buff, *const NfHookState) -> c_uint;
 /// seq_file callbacks.
 pub(crate) type SeqStartFn =
     unsafe extern "C" fn(*mut bindings::seq_file, *mut bindings::loff_t) -> *mut c_void;

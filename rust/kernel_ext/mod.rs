@@ -9,7 +9,9 @@
 //!
 //! All `unsafe` code of the module lives here, each block with a `SAFETY:`
 //! comment; the conntrack logic (`tracker.rs`, `tuple.rs`, `proto.rs`,
-//! `limits.rs`) uses these types and has none.
+//! `limits.rs`) uses these types and has none. The one exception is the
+//! calling-convention tests (`kunit_abi.rs`), whose FFI calls are what they
+//! test.
 
 pub(crate) mod glue;
 pub(crate) mod hash;

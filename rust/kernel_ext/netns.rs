@@ -414,7 +414,12 @@ impl<T: NetfilterNs> Registration<T> {
         )?;
         let p = core::ptr::from_ref::<Anchor>(&anchor).cast_mut();
         ANCHOR
-            .compare_exchange(core::ptr::null_mut(), p, Ordering::AcqRel, Ordering::Acquire)
+            .compare_exchange(
+                core::ptr::null_mut(),
+                p,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
             .map_err(|_| EBUSY)?;
         // SAFETY: the callbacks find the anchor set above; on failure the
         // core has undone every namespace it initialised.

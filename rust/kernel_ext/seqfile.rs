@@ -64,7 +64,10 @@ unsafe fn ctx<'a, C: SeqRecords>(m: *mut bindings::seq_file) -> &'a FileCtx<C> {
 /// # Safety
 ///
 /// As [`ctx`]; `pos` is the core's valid position pointer.
-unsafe fn token<C: SeqRecords>(m: *mut bindings::seq_file, pos: *mut bindings::loff_t) -> *mut c_void {
+unsafe fn token<C: SeqRecords>(
+    m: *mut bindings::seq_file,
+    pos: *mut bindings::loff_t,
+) -> *mut c_void {
     // SAFETY: see the function's safety section.
     let (c, p) = unsafe { (ctx::<C>(m), *pos) };
     let n = c.ops.records(c.file);

@@ -74,11 +74,15 @@ impl Stripes {
 
     /// The stripe covering bucket `bucket`.
     pub(crate) fn index(&self, bucket: u32) -> usize {
-        bucket as usize % self.locks.len()
+        // No panic path: there is at least one stripe (invariant of `new`).
+        (bucket as usize).checked_rem(self.locks.len()).unwrap_or(0)
     }
 
     fn lock_ptr(&self, i: usize) -> *mut bindings::spinlock_t {
-        self.locks[i % self.locks.len()].get()
+        let i = i.checked_rem(self.locks.len()).unwrap_or(0);
+        // `i` is in range (at least one stripe); the outer lock stands in
+        // only to avoid a panic path, and is never reached.
+        self.locks.get(i).map_or(self.outer.get(), |l| l.get())
     }
 
     /// `nf_conntrack_lock()`: takes stripe `l` unless an all-lock is under
@@ -111,7 +115,7 @@ impl Stripes {
     /// Locks two stripes, lower index first; one lock if they are equal.
     pub(crate) fn lock2(&self, a: usize, b: usize) -> StripeGuard<'_> {
         let n = self.locks.len();
-        let (a, b) = (a % n, b % n);
+        let (a, b) = (a.checked_rem(n).unwrap_or(0), b.checked_rem(n).unwrap_or(0));
         let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
         let first = self.lock_ptr(lo);
         // SAFETY: plain `local_bh_disable()`, undone by the guard's drop.

@@ -124,7 +124,12 @@ impl<C: SysctlOps> SysctlTable<C> {
         // in a buffer that stays put (no more pushes) and lives in `self`
         // until unregistered; the path is a static string.
         let header = unsafe {
-            bindings::register_net_sysctl_sz(net, path.as_char_ptr(), table.as_mut_ptr(), table.len())
+            bindings::register_net_sysctl_sz(
+                net,
+                path.as_char_ptr(),
+                table.as_mut_ptr(),
+                table.len(),
+            )
         };
         if header.is_null() {
             return Err(ENOMEM);
