@@ -5,6 +5,7 @@
 #   make run     boot the x86_64 guest with rconntrack tracking real traffic
 #   make check   host tests, lints, kselftests on x86_64 and i386 guests
 #   make bench   benchmarks (ratios vs nf_conntrack and no tracking)
+#   make torture race tests for MINUTES (default 5)
 #   make mutants mutation tests: every selftests/mutants patch must fail its tests
 #
 # Everything is set up on first use (make deps) and cached in
@@ -13,7 +14,7 @@
 ARCHES ?= x86_64 i386
 Q := qemu
 
-.PHONY: all deps kernel module host-test harness-test run shell check bench mutants clean help
+.PHONY: all deps kernel module host-test harness-test run shell check bench torture mutants clean help
 
 all: module
 
@@ -48,6 +49,13 @@ check:
 
 bench: deps
 	$(Q)/vm.sh $(or $(ARCH),x86_64) bench
+
+# make torture [MINUTES=5] [ARCH=x86_64]: the race tests, torture.sh for
+# MINUTES, then namespace churn and unloads with hooks in flight.
+MINUTES ?= 5
+torture: deps
+	RCT_TORTURE_SECS=$$(( $(MINUTES) * 60 )) RCT_TIMEOUT=$$(( $(MINUTES) * 60 + 1800 )) \
+		$(Q)/vm.sh $(or $(ARCH),x86_64) check torture.sh netns_churn.sh unload_race.sh
 
 # make mutants [MUTANTS="04 stat-header-wrong"]: each mutant of
 # selftests/mutants (all by default) built and run against the selftests its

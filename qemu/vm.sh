@@ -100,6 +100,8 @@ asked=${tests:-$progs}
 allow_skip=0
 [ "${RCT_ALLOW_SKIP:-0}" = 1 ] && allow_skip=1
 echo "$allow_skip" > "$run/ov/rct/allow_skip"
+# torture.sh's duration (make torture MINUTES=N).
+[ -n "${RCT_TORTURE_SECS:-}" ] && echo "$RCT_TORTURE_SECS" > "$run/ov/rct/torture_secs"
 echo "$arch" > "$run/ov/rct/arch"
 (cd "$run/ov" && find . | cpio -o -H newc --quiet | gzip -1) > "$run/overlay.cpio.gz"
 cat "$base" "$run/overlay.cpio.gz" > "$run/initrd.img"

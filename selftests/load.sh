@@ -60,14 +60,19 @@ for suite in rconntrack rconntrack_abi; do
 done
 
 # entry_size is the slab cache's object size (kmem_cache_size); the slot
-# (slabinfo's objsize) is the same without KASAN, larger with it (its
-# metadata and redzones).
+# (slabinfo's objsize) is the same without KASAN or SLUB debugging
+# (slub_debug=FZPU on the i386 guest), larger with them (their metadata
+# and redzones).
 objsize=$(cat /sys/kernel/slab/rconntrack/object_size 2>/dev/null)
 slot=$(awk '$1 == "rconntrack" { print $4 }' /proc/slabinfo)
 esize=$(rct_sysctl entry_size)
 rct_check "entry_size $esize = the slab's object_size ${objsize:-?}" [ "$esize" = "${objsize:-none}" ]
-if has KASAN; then
-	rct_check "KASAN: slab slot ${slot:-?} larger than entry_size $esize (> 0)" \
+slub_dbg=0
+for f in red_zone poison sanity_checks store_user; do
+	[ "$(cat /sys/kernel/slab/rconntrack/$f 2>/dev/null)" = 1 ] && slub_dbg=1
+done
+if has KASAN || [ $slub_dbg = 1 ]; then
+	rct_check "KASAN or SLUB debugging: slab slot ${slot:-?} larger than entry_size $esize (> 0)" \
 		[ "$esize" -gt 0 -a "${slot:-0}" -gt "$esize" ]
 else
 	rct_check "entry_size $esize is the slab slot ${slot:-?}" [ "$esize" = "${slot:-none}" ]
