@@ -44,7 +44,7 @@ set -uo pipefail
 MDIR=$RCT_ROOT/selftests/mutants
 OUTD=$CACHE/mutants
 SMOKE=17-stat-header-wrong
-SMOKE_ARCH=x86_64
+SMOKE_ARCH=i386
 
 # field PATCH KEY: the header line "# KEY: value" of a mutant.
 field() {

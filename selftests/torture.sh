@@ -32,8 +32,11 @@ echo 3600 > /proc/sys/net/rconntrack/udp_timeout
 rct_setup_pair || { rct_fail "setup"; exit $ksft_fail; }
 ip -n "$B" route add 10.0.1.0/24 dev vb
 ip -n "$B" route add 10.0.2.0/24 dev vb
-rct_pktgen_start "$A" va 10.0.0.2 02:00:00:00:00:02 5000 \
-	10.0.1.1-10.0.1.254 10.0.2.1-10.0.2.254 || rct_skip "pktgen unavailable"
+# A bounded tuple space (2 x 16 addresses x 256 ports = 8192 flows): the
+# table stays small, so resizes and listings stay quick, and most packets
+# are lookups racing with the resizes.
+RCT_PKTGEN_SPORTS=1024-1279 rct_pktgen_start "$A" va 10.0.0.2 02:00:00:00:00:02 2000 \
+	10.0.1.1-10.0.1.16 10.0.2.1-10.0.2.16 || rct_skip "pktgen unavailable"
 
 # Readers of the table file, in B and in the initial namespace.
 reader() {
@@ -89,7 +92,12 @@ echo 10 > /proc/sys/net/rconntrack/max_lowmem_percent
 echo "$orig_max" > /proc/sys/net/rconntrack/max
 rm -f $stop
 
-# Exactly N failed allocations under the flood.
+# Exactly N failed allocations under a flood of new flows.
+rct_pktgen_stop
+rct_pktgen_start "$A" va 10.0.0.2 02:00:00:00:00:02 2000 \
+	10.0.3.1-10.0.3.254 10.0.4.1-10.0.4.254 || rct_skip "pktgen unavailable"
+ip -n "$B" route add 10.0.3.0/24 dev vb
+ip -n "$B" route add 10.0.4.0/24 dev vb
 F=/sys/kernel/debug/failslab
 if [ -w /sys/kernel/slab/rconntrack/failslab ] && [ -d $F ]; then
 	failed() {
