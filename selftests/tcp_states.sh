@@ -129,12 +129,16 @@ expect_state() { # NS PORT STATE DESC
 
 run_family() { # DST PORT LABEL
 	local dst=$1 port=$2 fam=$3
-	# Handshake and data: a connection held open by a sleeping writer.
-	# The server's stdin stays open (busybox nc closes on stdin EOF).
-	{ sleep 6 | ip netns exec "$B" nc -l -p "$port" > /tmp/rct_srv_$port; } > /dev/null 2>&1 &
+	# Handshake and data: a connection held open until the checks are
+	# done, whatever the machine's speed: each side's stdin is a FIFO the
+	# test releases (busybox nc closes on stdin EOF).
+	local gate=/tmp/rct_gate_$port
+	rm -f "$gate.srv" "$gate.cli"
+	mkfifo "$gate.srv" "$gate.cli"
+	{ cat "$gate.srv" | ip netns exec "$B" nc -l -p "$port" > /tmp/rct_srv_$port; } > /dev/null 2>&1 &
 	local srv=$!
 	sleep 0.5
-	(echo "hello-$fam"; sleep 3; echo "bye-$fam") | ip netns exec "$A" nc "$dst" "$port" > /dev/null 2>&1 &
+	(echo "hello-$fam"; cat "$gate.cli"; echo "bye-$fam") | ip netns exec "$A" nc "$dst" "$port" > /dev/null 2>&1 &
 	local cli=$!
 	expect_state "$A" "$port" ESTABLISHED "$fam client side after handshake"
 	expect_state "$B" "$port" ESTABLISHED "$fam server side after handshake"
@@ -148,8 +152,11 @@ run_family() { # DST PORT LABEL
 	fi
 	# Close: the client's FIN, then the server's: TIME_WAIT on the side
 	# that closed first, as nf_conntrack shows it.
+	echo > "$gate.cli"
 	wait $cli
+	echo > "$gate.srv"
 	wait $srv 2>/dev/null
+	rm -f "$gate.srv" "$gate.cli"
 	expect_state "$A" "$port" TIME_WAIT "$fam after FIN close"
 	if grep -q "bye-$fam" /tmp/rct_srv_$port; then
 		rct_pass "$fam data passed through"

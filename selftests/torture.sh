@@ -18,7 +18,6 @@ cleanup() {
 	touch $stop
 	rct_pktgen_stop 2>/dev/null
 	[ -w /sys/kernel/slab/rconntrack/failslab ] && echo 0 > /sys/kernel/slab/rconntrack/failslab
-	wait 2>/dev/null
 	cleanup_all_ns
 	rm -f $stop
 }
@@ -64,11 +63,13 @@ orig_max=$(rct_sysctl max)
 	echo "$ceil1" > /proc/sys/net/rconntrack/max 2>/dev/null
 	sleep 0.05
 done) &
+w1=$!
 (while [ ! -e $stop ]; do
 	echo 1 > /proc/sys/net/rconntrack/max_lowmem_percent 2>/dev/null
 	echo 10 > /proc/sys/net/rconntrack/max_lowmem_percent 2>/dev/null
 	sleep 0.05
 done) &
+w2=$!
 end=$(( $(rct_now_ms) + secs * 1000 ))
 resizes=0 above=0
 while [ "$(rct_now_ms)" -lt "$end" ]; do
@@ -81,7 +82,8 @@ done
 touch $stop
 wait $rb; rc_b=$?
 wait $ri; rc_i=$?
-wait
+# Not a bare wait: pktgen's start command runs until pktgen stops.
+wait $w1 $w2
 cat /tmp/rct-reader-b /tmp/rct-reader-i
 rct_check "/proc/net/rconntrack reads under $resizes resizes, in B" [ $rc_b = 0 ]
 rct_check "/proc/net/rconntrack reads under $resizes resizes, in init" [ $rc_i = 0 ]
