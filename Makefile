@@ -51,10 +51,12 @@ bench: deps
 	$(Q)/vm.sh $(or $(ARCH),x86_64) bench
 
 # make torture [MINUTES=5] [ARCH=x86_64]: the race tests, torture.sh for
-# MINUTES, then namespace churn and unloads with hooks in flight.
+# MINUTES, then namespace churn and unloads with hooks in flight. On i386
+# torture.sh also fills the table to 1M entries and reads it through /proc.
 MINUTES ?= 5
 torture: deps
-	RCT_TORTURE_SECS=$$(( $(MINUTES) * 60 )) RCT_TIMEOUT=$$(( $(MINUTES) * 60 + 1800 )) \
+	RCT_TORTURE_SECS=$$(( $(MINUTES) * 60 )) RCT_TIMEOUT=$$(( $(MINUTES) * 60 + 2400 )) \
+	RCT_TORTURE_BIG=$$([ "$(or $(ARCH),x86_64)" = i386 ] && echo 1 || echo 0) \
 		$(Q)/vm.sh $(or $(ARCH),x86_64) check torture.sh netns_churn.sh unload_race.sh
 
 # make mutants [MUTANTS="04 stat-header-wrong"]: each mutant of

@@ -102,6 +102,10 @@ allow_skip=0
 echo "$allow_skip" > "$run/ov/rct/allow_skip"
 # torture.sh's duration (make torture MINUTES=N).
 [ -n "${RCT_TORTURE_SECS:-}" ] && echo "$RCT_TORTURE_SECS" > "$run/ov/rct/torture_secs"
+[ -n "${RCT_TORTURE_BIG:-}" ] && echo "$RCT_TORTURE_BIG" > "$run/ov/rct/torture_big"
+# The runner's per-test limit (settings) must cover a long torture run.
+[ -n "${RCT_TORTURE_SECS:-}" ] &&
+	echo "timeout=$((RCT_TORTURE_SECS + 1800))" > "$run/ov/kselftest/rconntrack/settings"
 echo "$arch" > "$run/ov/rct/arch"
 (cd "$run/ov" && find . | cpio -o -H newc --quiet | gzip -1) > "$run/overlay.cpio.gz"
 cat "$base" "$run/overlay.cpio.gz" > "$run/initrd.img"

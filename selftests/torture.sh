@@ -122,6 +122,30 @@ else
 	rct_skip "failslab unavailable (CONFIG_FAILSLAB, /sys/kernel/slab/rconntrack/failslab)"
 fi
 
+# make torture ARCH=i386: the table at 1M entries, read through
+# /proc/net/rconntrack (seq_file one bucket at a time: no multi-megabyte
+# buffer, which i386's vmalloc space could not give).
+big=${RCT_TORTURE_BIG:-}
+[ -z "$big" ] && [ -r /rct/torture_big ] && read -r big < /rct/torture_big
+if [ "${big:-0}" = 1 ]; then
+	rct_pktgen_stop
+	echo 262144 > /proc/sys/net/rconntrack/buckets
+	echo 1000000 > /proc/sys/net/rconntrack/max || rct_fail "max 1000000 refused (ceiling $(rct_sysctl max_ceiling))"
+	RCT_PKTGEN_SPORTS=1024-65000 rct_pktgen_start "$A" va 10.0.0.2 02:00:00:00:00:02 200000 \
+		10.0.5.1-10.0.5.254 10.0.6.1-10.0.6.254 || rct_skip "pktgen unavailable"
+	ip -n "$B" route add 10.0.5.0/24 dev vb
+	ip -n "$B" route add 10.0.6.0/24 dev vb
+	busywait 600000 eval '[ "$(rct_count "$B")" -ge 1000000 ]' ||
+		rct_fail "B did not reach 1M entries ($(rct_count "$B"))"
+	rct_pktgen_stop
+	c=$(rct_count "$B")
+	t0=$(rct_now_ms)
+	l=$(rct_entries "$B" | wc -l)
+	rct_check "1M-entry table: $l lines listed = count $c ($(( $(rct_now_ms) - t0 )) ms)" [ "$l" = "$c" ]
+	rct_log "LowFree $(awk '/^LowFree:/ { print $2 }' /proc/meminfo) kB at $c entries"
+	echo "$orig_max" > /proc/sys/net/rconntrack/max
+fi
+
 rct_pktgen_stop
 # Invariants, with the flood stopped: the table's count is the sum of the
 # namespaces', and each namespace lists as many lines as it counts.
