@@ -580,7 +580,7 @@ impl Tracker {
         let hz = sys::hz() as usize;
         let g = rcu::read_lock();
         let now = sys::jiffies();
-        self.table.scan(&g, bucket, 1, |e| {
+        self.table.scan_bucket(&g, bucket, |e| {
             if e.belongs_to(&ns.shared) && !e.is_dead() && !Self::expired(e, now) {
                 let left = e.expires.load(Ordering::Relaxed).wrapping_sub(now) / hz;
                 let _ = write_entry(w, e, left);

@@ -290,16 +290,15 @@ fn init_net<T: NetfilterNs>(this: &Arc<T>, n: &Net<'_>) -> Result<KBox<PerNet<T>
     let state = pn.state.clone();
     let st = || StateOps::<T>(state.clone());
     let ctx = Arc::new(st(), GFP_KERNEL)?;
-    pn.sysctl = Some(SysctlTable::register(
-        n.0.as_ptr(),
-        T::SYSCTL_PATH,
-        T::SYSCTLS,
-        n.is_init(),
-        ctx,
-    )?);
+    // SAFETY: `n` is the namespace being initialised; the table is kept in
+    // `pn`, which its exit callback drops (or this function, on error).
+    pn.sysctl = Some(unsafe {
+        SysctlTable::register(n.0.as_ptr(), T::SYSCTL_PATH, T::SYSCTLS, n.is_init(), ctx)
+    }?);
     for (i, f) in T::FILES.iter().enumerate() {
         let ctx = Arc::new(st(), GFP_KERNEL)?;
-        let file = ProcFile::create(n.0.as_ptr(), f.name, f.stat, f.mode, i, ctx)?;
+        // SAFETY: as above, for the file.
+        let file = unsafe { ProcFile::create(n.0.as_ptr(), f.name, f.stat, f.mode, i, ctx) }?;
         pn.files.push(file, GFP_KERNEL)?;
     }
     let priv_ = Arc::as_ptr(&pn.state).cast_mut().cast::<c_void>();

@@ -151,9 +151,12 @@ impl<C: SeqRecords> ProcFile<C> {
     /// Creates `/proc/net/[stat/]name` in `net`, showing file `file` of
     /// `ops`.
     ///
-    /// Only the pernet abstraction calls this, with the namespace it is
-    /// initialising, and drops the result in the namespace's exit callback.
-    pub(super) fn create(
+    /// # Safety
+    ///
+    /// `net` is a live namespace that outlives the result (the pernet
+    /// abstraction calls this from a namespace's init and drops the result
+    /// in its exit).
+    pub(super) unsafe fn create(
         net: *mut bindings::net,
         name: &'static CStr,
         stat: bool,
@@ -167,7 +170,7 @@ impl<C: SeqRecords> ProcFile<C> {
         if sops.is_null() {
             return Err(ENOMEM);
         }
-        // SAFETY: live net (caller); static name; `sops` and `ctx` stay
+        // SAFETY: live net (function's safety section); static name; `sops` and `ctx` stay
         // allocated until the entry is removed in `drop`.
         let pde = unsafe {
             glue::rct_proc_create_seq(

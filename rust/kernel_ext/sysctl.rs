@@ -54,6 +54,10 @@ unsafe extern "C" fn handler<C: SysctlOps>(
             (*table).extra1 as usize,
         )
     };
+    // A write the parser skips (a non-zero file position, under the default
+    // `sysctl_writes_strict`) must not store the value read here.
+    // SAFETY: the core's valid position pointer.
+    let pos = unsafe { *ppos };
     let mut val: c_int = ops.read(idx);
     // SAFETY: `table` is valid (see above); the copy is only used for this
     // call, pointing at the local value.
@@ -65,7 +69,7 @@ unsafe extern "C" fn handler<C: SysctlOps>(
     // SAFETY: arguments forwarded from the sysctl core; `tmp` is a valid
     // integer entry.
     let ret = unsafe { bindings::proc_dointvec(&tmp, write, buffer, lenp, ppos) };
-    if write == 0 || ret < 0 {
+    if write == 0 || ret < 0 || pos != 0 {
         return ret;
     }
     match ops.write(idx, val) {
@@ -94,9 +98,12 @@ unsafe impl<C: SysctlOps> Sync for SysctlTable<C> {}
 impl<C: SysctlOps> SysctlTable<C> {
     /// Registers `entries` under `path` in `net`, answered by `ops`.
     ///
-    /// Only the pernet abstraction calls this, with the namespace it is
-    /// initialising, and drops the result in the namespace's exit callback.
-    pub(super) fn register(
+    /// # Safety
+    ///
+    /// `net` is a live namespace that outlives the result (the pernet
+    /// abstraction calls this from a namespace's init and drops the result
+    /// in its exit).
+    pub(super) unsafe fn register(
         net: *mut bindings::net,
         path: &'static CStr,
         entries: &[SysctlEntry],
@@ -120,7 +127,7 @@ impl<C: SysctlOps> SysctlTable<C> {
                 GFP_KERNEL,
             )?;
         }
-        // SAFETY: `net` is live (caller); `table` holds `len` valid entries
+        // SAFETY: `net` is live (function's safety section); `table` holds `len` valid entries
         // in a buffer that stays put (no more pushes) and lives in `self`
         // until unregistered; the path is a static string.
         let header = unsafe {

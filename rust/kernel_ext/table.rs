@@ -631,6 +631,9 @@ impl<K: TableKey> Table<K> {
 
     /// Removes `e` if `pred` holds under the entry's locks (a decision made
     /// outside them, such as "expired", may be stale by then).
+    ///
+    /// `pred` runs under two stripe spinlocks with bottom halves disabled: it
+    /// must not sleep or call back into this table.
     pub(crate) fn remove_if(&self, e: &Entry<K>, pred: impl FnOnce(&Entry<K>) -> bool) -> bool {
         if e.state.load(Ordering::Acquire) != LIVE {
             return false;
@@ -680,7 +683,8 @@ impl<K: TableKey> Table<K> {
     /// Returns the next bucket to visit, or 0 once the end was reached.
     ///
     /// A resize running meanwhile may make the walk miss or repeat entries
-    /// (as a dump of nf_conntrack's table can).
+    /// (as a dump of nf_conntrack's table can). `f` runs under the RCU read
+    /// lock: it must not sleep.
     pub(crate) fn scan<'a>(
         &'a self,
         _g: &'a rcu::Guard,
@@ -711,9 +715,28 @@ impl<K: TableKey> Table<K> {
         }
     }
 
+    /// Visits the entries (by their original node) of bucket `bucket`, if
+    /// the table still has that many buckets (a listing may run into a
+    /// shrink).
+    pub(crate) fn scan_bucket<'a>(
+        &'a self,
+        g: &'a rcu::Guard,
+        bucket: u32,
+        f: impl FnMut(&'a Entry<K>),
+    ) {
+        self.stable_gen();
+        if bucket < self.buckets().n {
+            self.scan(g, bucket, 1, f);
+        }
+    }
+
     /// Rehashes every entry into `n` buckets while every stripe holder is
-    /// excluded, then frees the old array after a grace period.
+    /// excluded, then frees the old array after a grace period (nothing to
+    /// do if it has `n` already).
     pub(crate) fn resize(&self, n: u32) -> Result {
+        if self.nbuckets() == n.max(1) {
+            return Ok(());
+        }
         let new = KBox::into_raw(Buckets::new(n)?);
         let old = {
             let _all = self.stripes.lock_all();
