@@ -82,23 +82,6 @@ ip -n "$B" link set vb up
 link_up() { ip -n "$B" link show vb | grep -q LOWER_UP; }
 busywait 5000 link_up || { rct_fail "veth did not come up"; rct_exit; }
 
-# snmp NS PROTO FIELD: a counter of /proc/net/snmp (Ip, Tcp, Udp...).
-snmp() {
-	local v
-	v=$(ip netns exec "$1" awk -v p="$2:" -v f="$3" '
-		$1 == p {
-			if (!c) {
-				for (i = 2; i <= NF; i++)
-					if ($i == f)
-						c = i
-				next
-			}
-			print $c
-			exit
-		}' /proc/net/snmp)
-	echo "${v:-0}"
-}
-
 # snmp6 NS FIELD: a counter of /proc/net/snmp6.
 snmp6() {
 	local v
@@ -112,10 +95,10 @@ snap() {
 	S_INV=$(rct_stat invalid "$B")
 	S_NEW=$(rct_stat new "$B")
 	S_CNT=$(rct_count "$B")
-	S_RST=$(snmp "$B" Tcp OutRsts)
-	S_UDPERR4=$(snmp "$B" Udp InErrors)
+	S_RST=$(rct_snmp "$B" Tcp OutRsts)
+	S_UDPERR4=$(rct_snmp "$B" Udp InErrors)
 	S_UDPERR6=$(snmp6 "$B" Udp6InErrors)
-	S_IN4=$(snmp "$B" Ip InReceives)
+	S_IN4=$(rct_snmp "$B" Ip InReceives)
 	S_IN6=$(snmp6 "$B" Ip6InReceives)
 }
 
