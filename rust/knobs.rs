@@ -10,7 +10,7 @@
 use crate::kernel_ext::sys;
 use crate::kernel_ext::sysctl::SysctlEntry;
 use crate::limits;
-use crate::proto::{TimeoutKind, DEFAULT_TIMEOUTS, TCP_STATES};
+use crate::proto::{TcpState, TimeoutKind, DEFAULT_TIMEOUTS, TCP_STATES};
 use crate::tracker::{NetState, Tracker};
 use core::pin::Pin;
 use core::sync::atomic::{AtomicU32, Ordering};
@@ -21,7 +21,8 @@ const T_UDP: usize = TCP_STATES;
 const T_UDP_STREAM: usize = TCP_STATES + 1;
 const T_ICMP: usize = TCP_STATES + 2;
 const T_GENERIC: usize = TCP_STATES + 3;
-const NTIMEOUTS: usize = TCP_STATES + 4;
+const T_TCP_UNACK: usize = TCP_STATES + 4;
+const NTIMEOUTS: usize = TCP_STATES + 5;
 
 /// Largest accepted `max_lowmem_percent`.
 pub(crate) const MAX_LOWMEM_PERCENT: u32 = 90;
@@ -55,6 +56,7 @@ impl Settings {
         t[T_UDP_STREAM] = d.udp_stream;
         t[T_ICMP] = d.icmp;
         t[T_GENERIC] = d.generic;
+        t[T_TCP_UNACK] = d.tcp_unack;
         Ok(Settings {
             max: AtomicU32::new(1),
             max_lowmem_percent: AtomicU32::new(limits::DEFAULT_MAX_LOWMEM_PERCENT),
@@ -106,8 +108,12 @@ impl Settings {
     pub(crate) fn timeout(&self, k: TimeoutKind) -> u32 {
         let i = match k {
             // SYN_SENT2 shares SYN_SENT's timeout, as in nf_conntrack.
-            TimeoutKind::Tcp(crate::proto::TcpState::SynSent2) => 1,
+            TimeoutKind::Tcp(TcpState::SynSent2) => 1,
             TimeoutKind::Tcp(s) => s as usize,
+            TimeoutKind::TcpUnacked => {
+                let est = self.timeouts[TcpState::Established as usize].load(Ordering::Relaxed);
+                return est.min(self.timeouts[T_TCP_UNACK].load(Ordering::Relaxed));
+            }
             TimeoutKind::UdpUnreplied => T_UDP,
             TimeoutKind::UdpStream => T_UDP_STREAM,
             TimeoutKind::Icmp => T_ICMP,
@@ -279,7 +285,7 @@ const fn read_only(name: &'static CStr) -> SysctlEntry {
 }
 
 /// What each sysctl is, in [`SYSCTLS`] order.
-const IDS: [Id; 21] = [
+const IDS: [Id; 22] = [
     Id::Max,
     Id::MaxLowmemPercent,
     Id::MaxCeiling,
@@ -295,6 +301,7 @@ const IDS: [Id; 21] = [
     Id::Timeout(6),
     Id::Timeout(7),
     Id::Timeout(8),
+    Id::Timeout(T_TCP_UNACK),
     Id::Timeout(T_UDP),
     Id::Timeout(T_UDP_STREAM),
     Id::Timeout(T_ICMP),
@@ -304,7 +311,7 @@ const IDS: [Id; 21] = [
 ];
 
 /// The sysctl entries under `/proc/sys/net/rconntrack`.
-pub(crate) const SYSCTLS: [SysctlEntry; 21] = [
+pub(crate) const SYSCTLS: [SysctlEntry; 22] = [
     global(c"max"),
     global(c"max_lowmem_percent"),
     read_only(c"max_ceiling"),
@@ -320,6 +327,7 @@ pub(crate) const SYSCTLS: [SysctlEntry; 21] = [
     global(c"tcp_timeout_last_ack"),
     global(c"tcp_timeout_time_wait"),
     global(c"tcp_timeout_close"),
+    global(c"tcp_timeout_unacknowledged"),
     global(c"udp_timeout"),
     global(c"udp_timeout_stream"),
     global(c"icmp_timeout"),

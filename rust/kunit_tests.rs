@@ -44,9 +44,9 @@ mod tests {
         if let tuple::Parsed::Track(t, f) = parsed {
             assert_eq!(t.src_id, 1234);
             assert_eq!(t.invert().invert(), t);
-            let st = proto::initial_status(&t, f);
+            let st = proto::initial_status(&t, f, 0);
             assert_eq!(st & status::TCP_STATE_MASK, TcpState::SynSent as u32);
-            let u = proto::update(&t, st, Dir::Reply, 0x12);
+            let u = proto::update(&t, st, Dir::Reply, 0x12, 0);
             assert_eq!(u.status & status::TCP_STATE_MASK, TcpState::SynRecv as u32);
         }
         // Truncated header: invalid, never a tuple.

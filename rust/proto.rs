@@ -91,6 +91,35 @@ pub mod status {
     pub const SEEN_REPLY: u32 = 1 << 4;
     /// Traffic both ways: not a candidate for early drop.
     pub const ASSURED: u32 = 1 << 5;
+    /// TCP: a FIN moved the connection to FIN_WAIT (nf_conntrack's
+    /// `IP_CT_TCP_FLAG_CLOSE_INIT`).
+    pub const CLOSE_INIT: u32 = 1 << 6;
+    /// TCP: the last segment applied or ignored was a RST...
+    pub const LAST_RST: u32 = 1 << 7;
+    /// ...and the last segment came in the reply direction (nf_conntrack's
+    /// `last_index == TCP_RST_SET`, `last_dir`).
+    pub const LAST_REPLY: u32 = 1 << 8;
+    /// UDP/UDP-Lite: the [`super::Tick`] two seconds after the first packet
+    /// (nf_conntrack's `stream_ts`), in the top 16 bits.
+    pub const STREAM_SHIFT: u32 = 16;
+}
+
+/// Whether tick `a` is after `b` (wrapping, as `time_after`).
+fn tick_after(a: Tick, b: Tick) -> bool {
+    (b.wrapping_sub(a) as i16) < 0
+}
+
+/// Records the segment's class and direction, as nf_conntrack's
+/// `last_index`/`last_dir` (only what the reopen rule reads).
+fn record_last(st: u32, dir: Dir, flags: u8) -> u32 {
+    let mut st = st & !(status::LAST_RST | status::LAST_REPLY);
+    if flags & tcp_flags::RST != 0 {
+        st |= status::LAST_RST;
+    }
+    if dir == Dir::Reply {
+        st |= status::LAST_REPLY;
+    }
+    st
 }
 
 /// Which timeout applies; indexes [`Timeouts`].
@@ -98,6 +127,10 @@ pub mod status {
 pub enum TimeoutKind {
     /// TCP, by state.
     Tcp(TcpState),
+    /// TCP ESTABLISHED not (yet) answered: the smaller of the ESTABLISHED
+    /// and the unacknowledged timeout (nf_conntrack's `TCP_CONNTRACK_UNACK`
+    /// cap for connections picked up mid-stream).
+    TcpUnacked,
     /// UDP/UDP-Lite without a reply.
     UdpUnreplied,
     /// UDP/UDP-Lite with traffic both ways.
@@ -113,6 +146,8 @@ pub enum TimeoutKind {
 pub struct Timeouts {
     /// Per TCP state.
     pub tcp: [u32; TCP_STATES],
+    /// TCP unacknowledged data or unanswered pickup.
+    pub tcp_unack: u32,
     /// UDP unreplied.
     pub udp: u32,
     /// UDP stream.
@@ -137,11 +172,31 @@ pub const DEFAULT_TIMEOUTS: Timeouts = Timeouts {
         10,            // CLOSE
         120,           // SYN_SENT2
     ],
+    tcp_unack: 300,
     udp: 30,
     udp_stream: 120,
     icmp: 30,
     generic: 600,
 };
+
+/// A coarse clock for per-entry timestamps kept in the status word: about
+/// 32 ticks a second, wrapping (compared as `time_after` does).
+pub type Tick = u16;
+
+/// Ticks per second of [`Tick`].
+pub const TICKS_PER_SEC: u32 = 32;
+
+/// What the tracker does with the entry after a packet.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Action {
+    /// Store [`Update::status`] and arm [`Update::timeout`].
+    Keep,
+    /// Remove the entry; the packet passes (nf_conntrack's `nf_ct_kill`).
+    Kill,
+    /// Remove the entry; the packet starts a new connection, oriented by
+    /// its own direction (nf_conntrack's kill and `NF_REPEAT`).
+    Reopen,
+}
 
 /// Result of applying one packet to an entry.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -152,6 +207,8 @@ pub struct Update {
     pub timeout: Option<TimeoutKind>,
     /// The packet does not fit the connection state (counted as invalid).
     pub invalid: bool,
+    /// What happens to the entry.
+    pub action: Action,
 }
 
 #[derive(Clone, Copy)]
@@ -215,24 +272,43 @@ fn tcp_transition(dir: Dir, flags: u8, from: TcpState) -> Tr {
     table[tcp_index(flags)][from as usize]
 }
 
-/// The status word of a new entry created by a packet with this tuple.
-pub fn initial_status(t: &Tuple, flags: u8) -> u32 {
-    if t.l4 == IPPROTO_TCP {
-        match tcp_transition(Dir::Original, flags, TcpState::None) {
-            Tr::To(s) => s as u32,
-            _ => TcpState::SynSent as u32,
+/// The status word of a new entry created by a packet with this tuple at
+/// tick `now`.
+pub fn initial_status(t: &Tuple, flags: u8, now: Tick) -> u32 {
+    match t.l4 {
+        IPPROTO_TCP => {
+            let s = match tcp_transition(Dir::Original, flags, TcpState::None) {
+                Tr::To(s) => s,
+                _ => TcpState::SynSent,
+            };
+            record_last(s as u32, Dir::Original, flags)
         }
-    } else {
-        0
+        IPPROTO_UDP | IPPROTO_UDPLITE => {
+            let stream = now.wrapping_add((2 * TICKS_PER_SEC) as Tick);
+            (stream as u32) << status::STREAM_SHIFT
+        }
+        _ => 0,
     }
 }
 
 /// The timeout that applies to an entry in this status.
+///
+/// A function of the status alone, so that a CPU that lost a race on the
+/// status can re-arm the timeout of the status in place (see the tracker's
+/// `update`).
 pub fn timeout_kind(l4: u8, is_icmp: bool, st: u32) -> TimeoutKind {
     match l4 {
-        IPPROTO_TCP => TimeoutKind::Tcp(TcpState::from_bits(st & status::TCP_STATE_MASK)),
+        IPPROTO_TCP => match TcpState::from_bits(st & status::TCP_STATE_MASK) {
+            // Picked up mid-stream and not answered yet, or answered by
+            // this very packet: nf_conntrack caps ESTABLISHED to the
+            // unacknowledged timeout until the next packet assures it.
+            TcpState::Established if st & status::ASSURED == 0 => TimeoutKind::TcpUnacked,
+            s => TimeoutKind::Tcp(s),
+        },
+        // Replied but within 2 s of the first packet: still the short
+        // timeout (DNS-style request/reply), as nf_conntrack.
         IPPROTO_UDP | IPPROTO_UDPLITE => {
-            if st & status::SEEN_REPLY != 0 {
+            if st & status::ASSURED != 0 {
                 TimeoutKind::UdpStream
             } else {
                 TimeoutKind::UdpUnreplied
@@ -243,55 +319,103 @@ pub fn timeout_kind(l4: u8, is_icmp: bool, st: u32) -> TimeoutKind {
     }
 }
 
-/// Applies a packet in direction `dir` to an entry whose status is `st`.
-pub fn update(t: &Tuple, st: u32, dir: Dir, flags: u8) -> Update {
+fn keep(status: u32, timeout: Option<TimeoutKind>) -> Update {
+    Update {
+        status,
+        timeout,
+        invalid: false,
+        action: Action::Keep,
+    }
+}
+
+fn act(status: u32, action: Action) -> Update {
+    Update {
+        status,
+        timeout: None,
+        invalid: false,
+        action,
+    }
+}
+
+/// Applies a packet in direction `dir`, at tick `now`, to an entry whose
+/// status is `st`. Follows nf_conntrack_{tcp,udp}_packet() of 7.3, with
+/// one ordering detail kept: nf_conntrack sets SEEN_REPLY after the
+/// protocol handler, so the rules below test the status *before* this
+/// packet.
+pub fn update(t: &Tuple, st: u32, dir: Dir, flags: u8, now: Tick) -> Update {
+    let replied = st & status::SEEN_REPLY != 0;
     let mut new = st;
     if dir == Dir::Reply {
         new |= status::SEEN_REPLY;
     }
-    if t.l4 != IPPROTO_TCP {
-        // Traffic both ways makes the entry assured (ICMP never is).
-        if dir == Dir::Original && st & status::SEEN_REPLY != 0 && !t.is_icmp() {
-            new |= status::ASSURED;
-        }
-        return Update {
-            status: new,
-            timeout: Some(timeout_kind(t.l4, t.is_icmp(), new)),
-            invalid: false,
-        };
-    }
-    let from = TcpState::from_bits(st & status::TCP_STATE_MASK);
-    match tcp_transition(dir, flags, from) {
-        Tr::To(to) => {
-            new = (new & !status::TCP_STATE_MASK) | to as u32;
-            if to == TcpState::SynSent && dir == Dir::Original && from != TcpState::SynSent {
-                // Port reuse after TIME_WAIT/CLOSE: a new connection.
-                new &= !(status::SEEN_REPLY | status::ASSURED);
-            }
-            // Handshake completed, or an established connection seen
-            // both ways: assured.
-            if to == TcpState::Established
-                && (from == TcpState::SynRecv || new & status::SEEN_REPLY != 0)
-            {
+    match t.l4 {
+        IPPROTO_TCP => return tcp_update(st, new, dir, flags),
+        IPPROTO_UDP | IPPROTO_UDPLITE => {
+            let stream = (st >> status::STREAM_SHIFT) as Tick;
+            if replied && tick_after(now, stream) {
                 new |= status::ASSURED;
             }
-            Update {
-                status: new,
-                timeout: Some(TimeoutKind::Tcp(to)),
-                invalid: false,
+        }
+        // Traffic both ways makes the entry assured (ICMP never is).
+        _ if !t.is_icmp() && dir == Dir::Original && replied => new |= status::ASSURED,
+        _ => {}
+    }
+    keep(new, Some(timeout_kind(t.l4, t.is_icmp(), new)))
+}
+
+/// The TCP part of [`update`]; `new` is `st` with SEEN_REPLY applied.
+fn tcp_update(st: u32, mut new: u32, dir: Dir, flags: u8) -> Update {
+    use tcp_flags::*;
+    let replied = st & status::SEEN_REPLY != 0;
+    let from = TcpState::from_bits(st & status::TCP_STATE_MASK);
+    let to = match tcp_transition(dir, flags, from) {
+        // SYN on a closed connection (TIME_WAIT, CLOSE): a new connection
+        // when the old one was closed by FIN, or reset from the SYN's
+        // side; otherwise the SYN may belong to a connection we are out
+        // of sync with, and is ignored.
+        Tr::To(TcpState::SynSent)
+            if matches!(from, TcpState::TimeWait | TcpState::Close) =>
+        {
+            let reset_here = st & status::LAST_RST != 0
+                && (st & status::LAST_REPLY != 0) == (dir == Dir::Reply);
+            if st & status::CLOSE_INIT != 0 || reset_here {
+                return act(st, Action::Reopen);
+            }
+            return keep(record_last(new, dir, flags), None);
+        }
+        Tr::To(to) => to,
+        Tr::Ignore => return keep(record_last(new, dir, flags), None),
+        Tr::Invalid => {
+            return Update {
+                status: st,
+                timeout: None,
+                invalid: true,
+                action: Action::Keep,
             }
         }
-        Tr::Ignore => Update {
-            status: new,
-            timeout: None,
-            invalid: false,
-        },
-        Tr::Invalid => Update {
-            status: st,
-            timeout: None,
-            invalid: true,
-        },
+    };
+    new = record_last((new & !status::TCP_STATE_MASK) | to as u32, dir, flags);
+    if to == TcpState::FinWait && from != TcpState::FinWait {
+        new |= status::CLOSE_INIT;
     }
+    if !replied {
+        // "If only reply is a RST ... delete the conntrack immediately."
+        if flags & RST != 0 {
+            return act(st, Action::Kill);
+        }
+        // "do not renew timeout on SYN retransmit": else port reuse keeps
+        // an unanswered entry alive forever.
+        if flags & (SYN | ACK) == SYN && from == TcpState::SynSent {
+            return keep(new, None);
+        }
+    } else if new & status::ASSURED == 0
+        && matches!(from, TcpState::SynRecv | TcpState::Established)
+        && to == TcpState::Established
+    {
+        // A valid ACK after SYN_RECV, or an answered pickup.
+        new |= status::ASSURED;
+    }
+    keep(new, Some(timeout_kind(IPPROTO_TCP, false, new)))
 }
 
 #[cfg(test)]
@@ -314,7 +438,7 @@ mod tests {
     #[test]
     fn handshake_data_fin() {
         let t = tcp();
-        let mut st = initial_status(&t, SYN);
+        let mut st = initial_status(&t, SYN, 0);
         assert_eq!(state(st), TcpState::SynSent);
         let steps = [
             (Dir::Reply, SYN | ACK, TcpState::SynRecv),
@@ -326,7 +450,7 @@ mod tests {
             (Dir::Original, ACK, TcpState::TimeWait),
         ];
         for (dir, f, want) in steps {
-            let u = update(&t, st, dir, f);
+            let u = update(&t, st, dir, f, 0);
             assert!(!u.invalid, "{dir:?} {f:#x}");
             st = u.status;
             assert_eq!(state(st), want);
@@ -337,53 +461,131 @@ mod tests {
     }
 
     #[test]
-    fn rst_closes() {
-        let t = tcp();
-        let st = initial_status(&t, SYN);
-        let u = update(&t, st, Dir::Reply, RST | ACK);
-        assert_eq!(state(u.status), TcpState::Close);
-        assert_eq!(u.timeout, Some(TimeoutKind::Tcp(TcpState::Close)));
-        assert!(u.status & status::ASSURED == 0);
-    }
-
-    #[test]
     fn invalid_transitions_keep_state() {
         let t = tcp();
-        let st = initial_status(&t, SYN);
+        let st = initial_status(&t, SYN, 0);
         // SYN/ACK from the originator is invalid in SYN_SENT.
-        let u = update(&t, st, Dir::Original, SYN | ACK);
+        let u = update(&t, st, Dir::Original, SYN | ACK, 0);
         assert!(u.invalid);
         assert_eq!(u.status, st);
     }
 
     #[test]
-    fn reuse_after_time_wait() {
+    fn syn_retransmit_does_not_refresh() {
         let t = tcp();
-        let st = status::ASSURED | status::SEEN_REPLY | TcpState::TimeWait as u32;
-        let u = update(&t, st, Dir::Original, SYN);
+        let st = initial_status(&t, SYN, 0);
+        let u = update(&t, st, Dir::Original, SYN, 0);
         assert_eq!(state(u.status), TcpState::SynSent);
-        assert_eq!(u.status & (status::ASSURED | status::SEEN_REPLY), 0);
+        assert_eq!(u.timeout, None);
+        assert_eq!(u.action, Action::Keep);
     }
 
+    // Mid-stream pickup: ESTABLISHED, capped to the unacknowledged timeout
+    // until answered; the answer itself is still capped (nf_conntrack sets
+    // SEEN_REPLY after the protocol handler), the next packet assures.
     #[test]
-    fn udp_reply_and_assured() {
+    fn pickup_unacked_until_answered() {
+        let t = tcp();
+        let st = initial_status(&t, ACK, 0);
+        assert_eq!(state(st), TcpState::Established);
+        assert_eq!(timeout_kind(t.l4, false, st), TimeoutKind::TcpUnacked);
+        let u = update(&t, st, Dir::Original, ACK, 0);
+        assert_eq!(u.timeout, Some(TimeoutKind::TcpUnacked));
+        let u = update(&t, u.status, Dir::Reply, ACK, 0);
+        assert_eq!(u.timeout, Some(TimeoutKind::TcpUnacked));
+        assert!(u.status & status::SEEN_REPLY != 0);
+        assert!(u.status & status::ASSURED == 0);
+        let u = update(&t, u.status, Dir::Original, ACK, 0);
+        assert!(u.status & status::ASSURED != 0);
+        assert_eq!(u.timeout, Some(TimeoutKind::Tcp(TcpState::Established)));
+    }
+
+    // "If only reply is a RST ... delete the conntrack immediately."
+    #[test]
+    fn rst_without_reply_kills() {
+        let t = tcp();
+        let st = initial_status(&t, SYN, 0);
+        assert_eq!(update(&t, st, Dir::Reply, RST | ACK, 0).action, Action::Kill);
+        assert_eq!(update(&t, st, Dir::Original, RST, 0).action, Action::Kill);
+        // Once answered, a RST closes (10 s) instead.
+        let st = update(&t, st, Dir::Reply, SYN | ACK, 0).status;
+        let u = update(&t, st, Dir::Original, RST, 0);
+        assert_eq!(u.action, Action::Keep);
+        assert_eq!(state(u.status), TcpState::Close);
+    }
+
+    fn closed_by_fin() -> (Tuple, u32) {
+        let t = tcp();
+        let mut st = initial_status(&t, SYN, 0);
+        for (dir, f) in [
+            (Dir::Reply, SYN | ACK),
+            (Dir::Original, ACK),
+            (Dir::Original, FIN | ACK),
+            (Dir::Reply, FIN | ACK),
+            (Dir::Original, ACK),
+        ] {
+            st = update(&t, st, dir, f, 0).status;
+        }
+        assert_eq!(state(st), TcpState::TimeWait);
+        (t, st)
+    }
+
+    // SYN in TIME_WAIT, from either side, after a FIN close: kill and
+    // create anew from the SYN (oriented by its sender).
+    #[test]
+    fn syn_in_time_wait_reopens() {
+        let (t, st) = closed_by_fin();
+        assert_eq!(update(&t, st, Dir::Original, SYN, 0).action, Action::Reopen);
+        assert_eq!(update(&t, st, Dir::Reply, SYN, 0).action, Action::Reopen);
+    }
+
+    // SYN in CLOSE after a RST: reopens when the RST came from the SYN's
+    // side, else ignored (the entry stays, untouched).
+    #[test]
+    fn syn_in_close_after_rst() {
+        let t = tcp();
+        let mut st = initial_status(&t, SYN, 0);
+        st = update(&t, st, Dir::Reply, SYN | ACK, 0).status;
+        st = update(&t, st, Dir::Original, ACK, 0).status;
+        let by_orig = update(&t, st, Dir::Original, RST, 0).status;
+        assert_eq!(state(by_orig), TcpState::Close);
+        assert_eq!(update(&t, by_orig, Dir::Original, SYN, 0).action, Action::Reopen);
+        let by_reply = update(&t, st, Dir::Reply, RST, 0).status;
+        let u = update(&t, by_reply, Dir::Original, SYN, 0);
+        assert_eq!(u.action, Action::Keep);
+        assert_eq!(u.timeout, None);
+        assert_eq!(state(u.status), TcpState::Close);
+    }
+
+    // nf_conntrack_udp_packet(): ASSURED and the stream timeout only for
+    // traffic both ways still active more than 2 s after the first packet.
+    #[test]
+    fn udp_stream_after_two_seconds() {
         let t = Tuple {
             l3: NFPROTO_IPV4,
             l4: IPPROTO_UDP,
             ..Tuple::default()
         };
-        let st = initial_status(&t, 0);
-        assert_eq!(timeout_kind(t.l4, false, st), TimeoutKind::UdpUnreplied);
-        let u = update(&t, st, Dir::Reply, 0);
-        assert_eq!(u.timeout, Some(TimeoutKind::UdpStream));
+        let t0: Tick = 65500; // wraps during the test
+        let st = initial_status(&t, 0, t0);
+        let u = update(&t, st, Dir::Reply, 0, t0.wrapping_add(1));
+        assert_eq!(u.timeout, Some(TimeoutKind::UdpUnreplied));
+        let u = update(&t, u.status, Dir::Original, 0, t0.wrapping_add(10));
         assert!(u.status & status::ASSURED == 0);
-        let u = update(&t, u.status, Dir::Original, 0);
+        assert_eq!(u.timeout, Some(TimeoutKind::UdpUnreplied));
+        let late = t0.wrapping_add(2 * TICKS_PER_SEC as Tick + 1);
+        let u = update(&t, u.status, Dir::Reply, 0, late);
         assert!(u.status & status::ASSURED != 0);
+        assert_eq!(u.timeout, Some(TimeoutKind::UdpStream));
+        // One way only, however long: never assured.
+        let u = update(&t, st, Dir::Original, 0, late);
+        assert!(u.status & status::ASSURED == 0);
+        assert_eq!(u.timeout, Some(TimeoutKind::UdpUnreplied));
     }
 
     #[test]
     fn mid_stream_pickup() {
         let t = tcp();
-        assert_eq!(state(initial_status(&t, ACK)), TcpState::Established);
+        assert_eq!(state(initial_status(&t, ACK, 0)), TcpState::Established);
     }
 }

@@ -59,6 +59,11 @@ u8 rct_hook_state_pf(const struct nf_hook_state *state)
 	return state->pf;
 }
 
+bool rct_hook_state_in_loopback(const struct nf_hook_state *state)
+{
+	return state->in && (state->in->flags & IFF_LOOPBACK);
+}
+
 int rct_nf_register(struct net *net, const struct nf_hook_ops *ops,
 		    unsigned int n)
 {

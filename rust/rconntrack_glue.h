@@ -41,6 +41,7 @@ void rct_nf_ops_set(struct nf_hook_ops *ops, unsigned int i, rct_hook_fn *fn,
 		    void *priv, u8 pf, unsigned int hooknum, int priority);
 unsigned int rct_hook_state_hook(const struct nf_hook_state *state);
 u8 rct_hook_state_pf(const struct nf_hook_state *state);
+bool rct_hook_state_in_loopback(const struct nf_hook_state *state);
 int rct_nf_register(struct net *net, const struct nf_hook_ops *ops,
 		    unsigned int n);
 void rct_nf_unregister(struct net *net, const struct nf_hook_ops *ops,

@@ -22,7 +22,7 @@ use crate::kernel_ext::sysctl::SysctlEntry;
 use crate::kernel_ext::table::{self, Found, InsertError, Owner, Table, TableKey};
 use crate::kernel_ext::work::PeriodicWork;
 use crate::knobs::{self, Settings};
-use crate::proto::{self, status, Dir, TcpState, TimeoutKind};
+use crate::proto::{self, status, Action, Dir, TcpState, TimeoutKind, TICKS_PER_SEC};
 use crate::tuple::{self, Invalid, Parsed, Tuple, NFPROTO_IPV4, NFPROTO_IPV6};
 use core::fmt::Write;
 use core::sync::atomic::{AtomicU32, Ordering};
@@ -43,6 +43,13 @@ impl TableKey for Tuple {
             w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7], w[8], w[9], salt,
         ])
     }
+}
+
+/// `now` in [`proto::Tick`]s: jiffies divided by HZ/32 (a 32-bit
+/// division: no 64-bit arithmetic on i386), truncated to 16 bits.
+fn tick(now: usize) -> proto::Tick {
+    let per_tick = (sys::hz() / TICKS_PER_SEC).max(1) as usize;
+    (now / per_tick) as proto::Tick
 }
 
 fn dir_of(reply: bool) -> Dir {
@@ -192,7 +199,15 @@ impl NetfilterNs for Tracker {
         })
     }
 
-    fn hook(ns: &NetState, skb: &Skb<'_>, hook: Hook, pf: u8) -> Verdict {
+    fn hook(ns: &NetState, skb: &Skb<'_>, hook: Hook, pf: u8, loopback_in: bool) -> Verdict {
+        if loopback_in {
+            // Loopback: the packet was tracked on its way out, at
+            // LOCAL_OUT and POST_ROUTING of this namespace; applying it
+            // again at PRE_ROUTING would count each segment twice (one
+            // FIN: ESTABLISHED -> FIN_WAIT -> LAST_ACK). nf_conntrack
+            // skips it because the skb already carries its conntrack.
+            return Verdict::Accept;
+        }
         ns.tracker.hook(ns, skb, hook, pf)
     }
 
@@ -365,11 +380,23 @@ impl Tracker {
     /// stores the expiry of the status now in place; the last store is then
     /// always followed by a check against the final status.
     fn update(&self, ns: &NetState, e: &Entry, dir: Dir, flags: u8, now: usize) -> Verdict {
+        let tick = tick(now);
         let mut st = e.status.load(Ordering::Relaxed);
         let u = loop {
-            let u = proto::update(&e.key, st, dir, flags);
+            let u = proto::update(&e.key, st, dir, flags, tick);
             if u.invalid {
                 return self.invalid(ns, Invalid::BadTcpFlags);
+            }
+            if u.action != Action::Keep {
+                // Kill: an unanswered connection reset (nf_conntrack's
+                // "only reply is a RST"). Reopen: a SYN that starts a new
+                // connection on a closed one's tuple; removed here, the
+                // confirm hook then creates the new entry from this very
+                // packet, oriented by its sender, as nf_conntrack's kill
+                // and NF_REPEAT do. remove() refuses an entry another CPU
+                // removed first, so a racing pair removes it once.
+                self.table.remove(e);
+                return Verdict::Accept;
             }
             match e
                 .status
@@ -414,7 +441,7 @@ impl Tracker {
         if !tuple::can_create(t, flags) {
             return Verdict::Accept;
         }
-        let st = proto::initial_status(t, flags);
+        let st = proto::initial_status(t, flags, tick(now));
         let expires =
             now.wrapping_add(self.timeout_jiffies(proto::timeout_kind(t.l4, t.is_icmp(), st)));
         let max = self.settings.max();

@@ -70,6 +70,7 @@ echo r1 | ip netns exec "$B" socat -u - UDP4-SENDTO:10.1.0.1:4000,sourceport=500
 	rct_fail "UDP reply"
 busywait 5000 eval 'rct_entries "$A" | grep " sport=4000 dport=5000 " | grep -qv UNREPLIED' ||
 	rct_fail "UDP reply did not reach A"
+sleep 2.5 # ASSURED: traffic both ways more than 2 s after the first packet
 echo q2 | ip netns exec "$A" socat -u - UDP4-SENDTO:10.2.0.2:5000,sourceport=4000 ||
 	rct_fail "UDP second request"
 busywait 5000 eval 'rct_entries "$B" | grep " sport=4000 dport=5000 " | grep -q ASSURED' ||

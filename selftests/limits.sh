@@ -101,11 +101,13 @@ raw() {
 	ip netns exec "$1" "$RCT_PKT" -r "$2" "$3" udp "$4" "$5" "${6:-1}" ||
 		rct_fail "rct_pkt in $1"
 }
-# N flows A:20000+i -> B:9, replied, then again: ASSURED on both sides.
+# N flows A:20000+i -> B:9, replied, then again more than 2 s after the
+# first packet: ASSURED on both sides (nf_conntrack's UDP stream rule).
 raw "$A" 10.0.0.1 10.0.0.2 20000+ 9 $N
 busywait 5000 eval '[ "$(rct_count "$B")" = $N ]'
 raw "$B" 10.0.0.2 10.0.0.1 9 20000+ $N
 busywait 5000 eval '[ "$(rct_entries "$A" | grep -vc UNREPLIED)" = $N ]'
+sleep 2.5
 raw "$A" 10.0.0.1 10.0.0.2 20000+ 9 $N
 assured_all() { [ "$(rct_entries "$1" | grep -c '\[ASSURED\] mark=0 use=1$')" = $N ]; }
 busywait 5000 assured_all "$B"

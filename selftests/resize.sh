@@ -67,6 +67,7 @@ echo q1 >&6
 busywait 5000 eval 'rct_entries "$B" | grep -q "$UDP"' || rct_fail "UDP request did not reach B"
 echo r1 >&7
 busywait 5000 eval 'rct_entries "$A" | grep "$UDP" | grep -qv UNREPLIED' || rct_fail "UDP reply did not reach A"
+sleep 2.5 # ASSURED: traffic both ways more than 2 s after the first packet
 echo q2 >&6
 assured() { rct_entries "$1" | grep "$UDP" | grep -q ASSURED; }
 if ! busywait 5000 assured "$B" || ! assured "$A"; then

@@ -165,10 +165,19 @@ run_family() { # DST PORT LABEL
 	fi
 	rm -f /tmp/rct_srv_$port
 
-	# RST: connecting to a closed port.
+	# RST: connecting to a closed port. The only answer is a RST: the
+	# entry is deleted at once (nf_conntrack_tcp_packet(): "If only reply
+	# is a RST ... delete the conntrack immediately"), on both sides.
 	local rport=$((port + 1))
 	ip netns exec "$A" nc -w 2 "$dst" "$rport" < /dev/null 2>/dev/null
-	expect_state "$A" "$rport" CLOSE "$fam connection refused (RST)"
+	local ns
+	for ns in "$A" "$B"; do
+		if busywait 5000 eval '! rct_entries "$ns" | grep -q "dport=$rport "'; then
+			rct_pass "$fam connection refused (RST): no entry"
+		else
+			rct_fail "$fam connection refused (RST): entry left: $(rct_entries "$ns" | grep "dport=$rport ")"
+		fi
+	done
 }
 
 run_family 10.0.0.2 8080 ipv4

@@ -66,6 +66,7 @@ unsafe extern "C" {
     );
     pub(crate) fn rct_hook_state_hook(state: *const NfHookState) -> c_uint;
     pub(crate) fn rct_hook_state_pf(state: *const NfHookState) -> u8;
+    pub(crate) fn rct_hook_state_in_loopback(state: *const NfHookState) -> bool;
     pub(crate) fn rct_nf_register(
         net: *mut bindings::net,
         ops: *const NfHookOps,

@@ -137,8 +137,11 @@ pub(crate) trait NetfilterNs: Send + Sync + Sized + 'static {
     /// Builds the state of a new namespace.
     fn init(this: &Arc<Self>, net: &Net<'_>) -> Result<Self::State>;
     /// A packet at one of [`NetfilterNs::HOOKS`] (softirq or process
-    /// context, RCU read lock held).
-    fn hook(state: &Self::State, skb: &Skb<'_>, hook: Hook, pf: u8) -> Verdict;
+    /// context, RCU read lock held). `loopback_in`: the packet entered on a
+    /// loopback device (the hook state's `in` has `IFF_LOOPBACK`; false at
+    /// LOCAL_OUT and POST_ROUTING, which have no input device).
+    fn hook(state: &Self::State, skb: &Skb<'_>, hook: Hook, pf: u8, loopback_in: bool)
+        -> Verdict;
     /// The namespace goes: its hooks are unregistered and idle.
     fn exit(state: &Self::State);
     /// Value of sysctl `idx`.
@@ -211,11 +214,12 @@ unsafe extern "C" fn hook_fn<T: NetfilterNs>(
     const NF_DROP: c_uint = 0;
     const NF_ACCEPT: c_uint = 1;
     // SAFETY: see the function's safety section.
-    let (st, hooknum, pf) = unsafe {
+    let (st, hooknum, pf, loopback_in) = unsafe {
         (
             &*priv_.cast::<T::State>().cast_const(),
             glue::rct_hook_state_hook(state),
             glue::rct_hook_state_pf(state),
+            glue::rct_hook_state_in_loopback(state),
         )
     };
     let Some(hook) = Hook::from_raw(hooknum) else {
@@ -223,7 +227,7 @@ unsafe extern "C" fn hook_fn<T: NetfilterNs>(
     };
     // SAFETY: netfilter passes a valid skb that lives until we return.
     let skb = unsafe { Skb::from_raw(skb) };
-    match T::hook(st, &skb, hook, pf) {
+    match T::hook(st, &skb, hook, pf, loopback_in) {
         Verdict::Accept => NF_ACCEPT,
         Verdict::Drop => NF_DROP,
     }
