@@ -285,7 +285,7 @@ pub fn initial_status(t: &Tuple, flags: u8, now: Tick) -> u32 {
         }
         IPPROTO_UDP | IPPROTO_UDPLITE => {
             let stream = now.wrapping_add((2 * TICKS_PER_SEC) as Tick);
-            (stream as u32) << status::STREAM_SHIFT
+            u32::from(stream) << status::STREAM_SHIFT
         }
         _ => 0,
     }
@@ -373,11 +373,9 @@ fn tcp_update(st: u32, mut new: u32, dir: Dir, flags: u8) -> Update {
         // when the old one was closed by FIN, or reset from the SYN's
         // side; otherwise the SYN may belong to a connection we are out
         // of sync with, and is ignored.
-        Tr::To(TcpState::SynSent)
-            if matches!(from, TcpState::TimeWait | TcpState::Close) =>
-        {
-            let reset_here = st & status::LAST_RST != 0
-                && (st & status::LAST_REPLY != 0) == (dir == Dir::Reply);
+        Tr::To(TcpState::SynSent) if matches!(from, TcpState::TimeWait | TcpState::Close) => {
+            let reset_here =
+                st & status::LAST_RST != 0 && (st & status::LAST_REPLY != 0) == (dir == Dir::Reply);
             if st & status::CLOSE_INIT != 0 || reset_here {
                 return act(st, Action::Reopen);
             }
@@ -505,7 +503,10 @@ mod tests {
     fn rst_without_reply_kills() {
         let t = tcp();
         let st = initial_status(&t, SYN, 0);
-        assert_eq!(update(&t, st, Dir::Reply, RST | ACK, 0).action, Action::Kill);
+        assert_eq!(
+            update(&t, st, Dir::Reply, RST | ACK, 0).action,
+            Action::Kill
+        );
         assert_eq!(update(&t, st, Dir::Original, RST, 0).action, Action::Kill);
         // Once answered, a RST closes (10 s) instead.
         let st = update(&t, st, Dir::Reply, SYN | ACK, 0).status;
@@ -549,7 +550,10 @@ mod tests {
         st = update(&t, st, Dir::Original, ACK, 0).status;
         let by_orig = update(&t, st, Dir::Original, RST, 0).status;
         assert_eq!(state(by_orig), TcpState::Close);
-        assert_eq!(update(&t, by_orig, Dir::Original, SYN, 0).action, Action::Reopen);
+        assert_eq!(
+            update(&t, by_orig, Dir::Original, SYN, 0).action,
+            Action::Reopen
+        );
         let by_reply = update(&t, st, Dir::Reply, RST, 0).status;
         let u = update(&t, by_reply, Dir::Original, SYN, 0);
         assert_eq!(u.action, Action::Keep);

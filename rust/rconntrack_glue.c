@@ -245,6 +245,29 @@ void __percpu *rct_percpu_alloc(size_t size)
 	return __alloc_percpu(size, sizeof(unsigned long));
 }
 
+void __percpu *rct_percpu_alloc_align(size_t size, size_t align)
+{
+	return __alloc_percpu(size, align);
+}
+
+void *rct_this_cpu_ptr(void __percpu *p)
+{
+	return this_cpu_ptr(p);
+}
+
+unsigned long rct_local_irq_save(void)
+{
+	unsigned long flags;
+
+	local_irq_save(flags);
+	return flags;
+}
+
+void rct_local_irq_restore(unsigned long flags)
+{
+	local_irq_restore(flags);
+}
+
 void rct_percpu_inc(void __percpu *p, unsigned int idx)
 {
 	this_cpu_inc(*((unsigned int __percpu *)p + idx));

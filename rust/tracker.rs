@@ -11,10 +11,49 @@
 //! ([`Tracker::confirm`]), after every other hook had its chance to drop the
 //! packet, a new connection is inserted. So an entry exists only for packets
 //! that were not dropped.
+//!
+//! # Carrying a packet from track to confirm
+//!
+//! nf_conntrack attaches its entry to the packet (`skb->_nfct`) at the first
+//! hook and finds it there at the second. rconntrack must run beside
+//! nf_conntrack, so that field is not ours, and neither is `skb->cb` (the IP
+//! layer's). Instead the track hook leaves a [`Note`] on its CPU
+//! ([`PerCpuNote`]), tagged with the packet's address: the tuple it looked
+//! up, and whether confirm has a connection to create. The confirm hook of
+//! the same packet takes it back. Two things follow:
+//!
+//! * One lookup per packet: a packet of a known connection is not parsed
+//!   nor looked up again at confirm.
+//! * NAT on the path: DNAT runs after the track hook and SNAT before the
+//!   confirm hook, so the tuple a packet enters with (the note's) and the
+//!   one it leaves with (parsed at confirm) differ. The entry is keyed by
+//!   both ([`Conn`]): its original direction is the tuple at track, its
+//!   reply direction the inverse of the tuple at confirm, which is what the
+//!   other end answers to and what the reply looks like at track, before
+//!   nf_nat undoes the translation.
+//!
+//! Failure modes, each falling back to what the packet alone says (parse at
+//! confirm, look up, insert its tuple as seen there):
+//!
+//! * the packet changed CPU between the hooks (a preempted sender, a packet
+//!   queued to user space and reinjected elsewhere), or another packet's
+//!   track ran on this CPU in between (a softirq interrupting a sender):
+//!   no note with this packet's tag, fallback. Under NAT the fallback
+//!   inserts the translated tuple, as rconntrack did before notes existed.
+//! * a note left by a packet dropped between the hooks, whose memory a
+//!   later packet reuses, and that later packet reaches a confirm hook on
+//!   this CPU without passing a track hook first (only reinjected packets
+//!   do): the note also carries the namespace and the packet length, and
+//!   must match both. Past that, the entry made is the dropped packet's
+//!   connection, a harmless miss-attribution the next packet corrects.
+//! * IPv6 NAT (addresses or ports rewritten): no room in the entry for the
+//!   second tuple ([`Conn::new`] refuses it); the entry keeps the tuple at
+//!   track, and replies, which arrive translated, make entries of their
+//!   own (listed in the README's differences).
 
 use crate::kernel_ext::hash::HashKey;
 use crate::kernel_ext::netns::{Hook, HookSpec, Net, NetfilterNs, ProcSpec, Verdict};
-use crate::kernel_ext::percpu::{possible_cpus, PerCpuCounters};
+use crate::kernel_ext::percpu::{possible_cpus, PerCpuCounters, PerCpuNote};
 use crate::kernel_ext::seqfile::SeqWriter;
 use crate::kernel_ext::skb::Skb;
 use crate::kernel_ext::sys;
@@ -23,26 +62,44 @@ use crate::kernel_ext::table::{self, Found, InsertError, Owner, Table, TableKey}
 use crate::kernel_ext::work::PeriodicWork;
 use crate::knobs::{self, Settings};
 use crate::proto::{self, status, Action, Dir, TcpState, TimeoutKind, TICKS_PER_SEC};
-use crate::tuple::{self, Invalid, Parsed, Tuple, NFPROTO_IPV4, NFPROTO_IPV6};
+use crate::tuple::{self, Conn, Invalid, PacketReader, Parsed, Tuple, NFPROTO_IPV4, NFPROTO_IPV6};
 use core::fmt::Write;
 use core::sync::atomic::{AtomicU32, Ordering};
 use kernel::prelude::*;
 use kernel::sync::{rcu, Arc};
 
 /// A table entry of the tracker.
-pub(crate) type Entry = table::Entry<Tuple>;
+pub(crate) type Entry = table::Entry<Conn>;
 
-impl TableKey for Tuple {
-    fn reverse(&self) -> Self {
-        self.invert()
+impl TableKey for Conn {
+    type Dir = Tuple;
+
+    fn dir(&self, reply: bool) -> Tuple {
+        Conn::dir(self, reply)
     }
 
-    fn hash(&self, key: &HashKey, salt: u32) -> u32 {
-        let w = self.hash_words();
+    fn hash(t: &Tuple, key: &HashKey, salt: u32) -> u32 {
+        let w = t.hash_words();
         key.hash(&[
             w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7], w[8], w[9], salt,
         ])
     }
+}
+
+/// What the track hook learnt about a packet, for the confirm hook of the
+/// same packet (see the module docs).
+#[derive(Clone, Copy)]
+pub(crate) struct Note {
+    /// The namespace (its [`Owner`] id) and the length of the packet, which
+    /// NAT does not change: a note matches only the packet it was left for.
+    ns: u32,
+    len: u32,
+    /// No live entry had the tuple at track: confirm creates one.
+    create: bool,
+    /// TCP flags of the packet.
+    flags: u8,
+    /// The tuple at track, before any NAT.
+    tuple: Tuple,
 }
 
 /// `now` in [`proto::Tick`]s: jiffies divided by HZ/32 (a 32-bit
@@ -153,11 +210,13 @@ impl NetState {
 /// The tracker.
 pub(crate) struct Tracker {
     /// The connection table.
-    pub(crate) table: Table<Tuple>,
+    pub(crate) table: Table<Conn>,
     /// Global settings (sysctls).
     pub(crate) settings: Settings,
     gc_next: AtomicU32,
     gc_last_count: AtomicU32,
+    /// Track hook to confirm hook, per CPU.
+    notes: PerCpuNote<Note>,
 }
 
 /// `/proc/net/rconntrack` and `/proc/net/stat/rconntrack`.
@@ -256,6 +315,7 @@ impl Tracker {
             settings,
             gc_next: AtomicU32::new(0),
             gc_last_count: AtomicU32::new(0),
+            notes: PerCpuNote::new()?,
         })
     }
 
@@ -292,19 +352,39 @@ impl Tracker {
             // freed (see `unload_race.sh`).
             sys::udelay(delay);
         }
-        let parsed = match pf {
+        let parse = || match pf {
             NFPROTO_IPV4 => tuple::parse_ipv4(skb),
             NFPROTO_IPV6 => tuple::parse_ipv6(skb),
-            _ => return Verdict::Accept,
+            _ => Parsed::Ignore,
         };
         let confirm = matches!(hook, Hook::LocalIn | Hook::PostRouting);
-        match parsed {
-            Parsed::Ignore => Verdict::Accept,
+        if !confirm {
+            return match parse() {
+                Parsed::Ignore => Verdict::Accept,
+                Parsed::Invalid(why) => self.invalid(ns, why),
+                Parsed::Track(t, flags) => self.track(ns, skb, &t, flags),
+            };
+        }
+        let len = skb.len() as u32;
+        if let Some(n) = self.notes.take(skb.id()) {
+            if n.ns == ns.shared.id && n.len == len {
+                if !n.create {
+                    // A known connection, already updated at track.
+                    return Verdict::Accept;
+                }
+                let out = match parse() {
+                    Parsed::Track(o, _) => o,
+                    // Unparsable now, though it was at track: create the
+                    // connection as it entered.
+                    _ => n.tuple,
+                };
+                return self.create(ns, &n.tuple, &out, n.flags);
+            }
+        }
+        match parse() {
             // Counted once, where the packet enters.
-            Parsed::Invalid(_) if confirm => Verdict::Accept,
-            Parsed::Invalid(why) => self.invalid(ns, why),
-            Parsed::Track(t, flags) if confirm => self.confirm(ns, &t, flags),
-            Parsed::Track(t, flags) => self.track(ns, &t, flags),
+            Parsed::Ignore | Parsed::Invalid(_) => Verdict::Accept,
+            Parsed::Track(t, flags) => self.confirm(ns, &t, flags),
         }
     }
 
@@ -334,7 +414,7 @@ impl Tracker {
         g: &'a rcu::Guard,
         ns: &NetState,
         t: &Tuple,
-    ) -> Option<Found<'a, Tuple>> {
+    ) -> Option<Found<'a, Conn>> {
         let mut restarts = 0;
         let found = self.table.lookup(g, &ns.shared, t, &mut restarts);
         for _ in 0..restarts {
@@ -343,12 +423,13 @@ impl Tracker {
         found
     }
 
-    /// PRE_ROUTING / LOCAL_OUT: update a known connection.
-    fn track(&self, ns: &NetState, t: &Tuple, flags: u8) -> Verdict {
+    /// PRE_ROUTING / LOCAL_OUT: update a known connection, and leave the
+    /// confirm hook a note on what to do with this packet.
+    fn track(&self, ns: &NetState, skb: &Skb<'_>, t: &Tuple, flags: u8) -> Verdict {
         let g = rcu::read_lock();
         let now = sys::jiffies();
         let found = self.lookup(&g, ns, t);
-        match found {
+        let (create, verdict) = match found {
             Some(f) if !Self::expired(f.entry, now) => {
                 ns.inc(Stat::Found);
                 self.update(ns, f.entry, dir_of(f.reply), flags, now)
@@ -361,12 +442,25 @@ impl Tracker {
                         .remove_if(f.entry, |e| Self::expired(e, sys::jiffies()));
                 }
                 if tuple::can_create(t, flags) {
-                    Verdict::Accept
+                    (true, Verdict::Accept)
                 } else {
-                    self.invalid(ns, Invalid::CannotCreate)
+                    (false, self.invalid(ns, Invalid::CannotCreate))
                 }
             }
+        };
+        if verdict == Verdict::Accept {
+            self.notes.put(
+                skb.id(),
+                Note {
+                    ns: ns.shared.id,
+                    len: skb.len() as u32,
+                    create,
+                    flags,
+                    tuple: *t,
+                },
+            );
         }
+        verdict
     }
 
     /// Applies a packet to an entry's state (lock-free CAS on the status),
@@ -379,13 +473,17 @@ impl Tracker {
     /// status after its store and, if another CPU changed it meanwhile,
     /// stores the expiry of the status now in place; the last store is then
     /// always followed by a check against the final status.
-    fn update(&self, ns: &NetState, e: &Entry, dir: Dir, flags: u8, now: usize) -> Verdict {
+    ///
+    /// Returns whether the confirm hook is to create a connection for this
+    /// packet (it reopens a closed one), and the verdict.
+    fn update(&self, ns: &NetState, e: &Entry, dir: Dir, flags: u8, now: usize) -> (bool, Verdict) {
         let tick = tick(now);
+        let key = e.key.orig();
         let mut st = e.status.load(Ordering::Relaxed);
         let u = loop {
-            let u = proto::update(&e.key, st, dir, flags, tick);
+            let u = proto::update(&key, st, dir, flags, tick);
             if u.invalid {
-                return self.invalid(ns, Invalid::BadTcpFlags);
+                return (false, self.invalid(ns, Invalid::BadTcpFlags));
             }
             if u.action != Action::Keep {
                 // Kill: an unanswered connection reset (nf_conntrack's
@@ -396,7 +494,7 @@ impl Tracker {
                 // and NF_REPEAT do. remove() refuses an entry another CPU
                 // removed first, so a racing pair removes it once.
                 self.table.remove(e);
-                return Verdict::Accept;
+                return (u.action == Action::Reopen, Verdict::Accept);
             }
             match e
                 .status
@@ -407,7 +505,7 @@ impl Tracker {
             }
         };
         let Some(k) = u.timeout else {
-            return Verdict::Accept;
+            return (false, Verdict::Accept);
         };
         e.expires
             .store(now.wrapping_add(self.timeout_jiffies(k)), Ordering::Release);
@@ -418,15 +516,16 @@ impl Tracker {
             if cur == mine {
                 break;
             }
-            let k = proto::timeout_kind(e.key.l4, e.key.is_icmp(), cur);
+            let k = proto::timeout_kind(e.key.l4(), e.key.is_icmp(), cur);
             e.expires
                 .store(now.wrapping_add(self.timeout_jiffies(k)), Ordering::Release);
             mine = cur;
         }
-        Verdict::Accept
+        (false, Verdict::Accept)
     }
 
-    /// LOCAL_IN / POST_ROUTING: insert a new connection.
+    /// LOCAL_IN / POST_ROUTING without a note from the track hook: insert
+    /// the packet's connection as it is now, unless it is known.
     fn confirm(&self, ns: &NetState, t: &Tuple, flags: u8) -> Verdict {
         let g = rcu::read_lock();
         let now = sys::jiffies();
@@ -438,14 +537,27 @@ impl Tracker {
             self.table
                 .remove_if(f.entry, |e| Self::expired(e, sys::jiffies()));
         }
-        if !tuple::can_create(t, flags) {
+        drop(g);
+        self.create(ns, t, t, flags)
+    }
+
+    /// LOCAL_IN / POST_ROUTING: insert the connection of a packet that
+    /// entered as `orig` and leaves as `out` (see the module docs on NAT).
+    /// A connection another CPU inserted meanwhile is a clash, counted.
+    fn create(&self, ns: &NetState, orig: &Tuple, out: &Tuple, flags: u8) -> Verdict {
+        if !tuple::can_create(orig, flags) {
             return Verdict::Accept;
         }
+        // IPv6 NAT does not fit in an entry: keep the tuple it entered with.
+        let conn = Conn::new(orig, out).unwrap_or_else(|| Conn::plain(orig));
+        let t = orig;
+        let g = rcu::read_lock();
+        let now = sys::jiffies();
         let st = proto::initial_status(t, flags, tick(now));
         let expires =
             now.wrapping_add(self.timeout_jiffies(proto::timeout_kind(t.l4, t.is_icmp(), st)));
         let max = self.settings.max();
-        let mut new = self.table.alloc(&ns.shared, *t, st, expires, max);
+        let mut new = self.table.alloc(&ns.shared, conn, st, expires, max);
         if let Err(AllocError::Full) = new {
             if self.early_drop(&g, ns, t, now) {
                 ns.inc(Stat::EarlyDrop);
@@ -453,7 +565,7 @@ impl Tracker {
                 // the eviction pays for this flow even when `max` was
                 // lowered below the count (re-checking `max` would drop
                 // the packet and lose the evicted entry for nothing).
-                new = self.table.alloc(&ns.shared, *t, st, expires, u32::MAX);
+                new = self.table.alloc(&ns.shared, conn, st, expires, u32::MAX);
             }
         }
         let new = match new {
@@ -679,7 +791,7 @@ fn write_tuple(w: &mut SeqWriter, t: &Tuple) -> core::fmt::Result {
 
 /// One line in `/proc/net/nf_conntrack` format.
 fn write_entry(w: &mut SeqWriter, e: &Entry, left_secs: usize) -> core::fmt::Result {
-    let t = &e.key;
+    let t = &e.key.orig();
     let st = e.status.load(Ordering::Relaxed);
     let l3 = if t.l3 == NFPROTO_IPV4 { "ipv4" } else { "ipv6" };
     let l4 = match t.l4 {
@@ -700,7 +812,7 @@ fn write_entry(w: &mut SeqWriter, e: &Entry, left_secs: usize) -> core::fmt::Res
     if st & status::SEEN_REPLY == 0 {
         w.write_str("[UNREPLIED] ")?;
     }
-    write_tuple(w, &e.key_of(true))?;
+    write_tuple(w, &e.key.reply())?;
     if st & status::ASSURED != 0 {
         w.write_str("[ASSURED] ")?;
     }

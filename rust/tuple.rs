@@ -136,6 +136,103 @@ impl Tuple {
     }
 }
 
+/// A connection's two directions.
+///
+/// The original direction is the tuple of its first packet as the tracker
+/// saw it where the packet entered (before DNAT, which runs after the track
+/// hook); the reply direction is the inverse of the tuple that packet left
+/// with (after SNAT, which runs before the confirm hook): what the other
+/// end answers to. Without NAT the two are mirror images.
+///
+/// The rewritten tuple costs no memory for IPv4: an IPv4 address uses 4 of
+/// the 16 bytes of [`Tuple::src`] and [`Tuple::dst`], so the outgoing
+/// addresses take bytes 4..8 and the outgoing ports bytes 8..10 of the
+/// same arrays. IPv6 has no such room: [`Conn::new`] refuses a rewritten
+/// IPv6 tuple, and the caller keeps the original (see the tracker).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+#[repr(C)]
+pub struct Conn {
+    t: Tuple,
+}
+
+impl Conn {
+    /// A connection whose first packet entered as `orig` and left as `out`,
+    /// or `None` where the rewrite cannot be kept (IPv6 addresses or ports
+    /// rewritten, or the protocol changed on the way).
+    pub fn new(orig: &Tuple, out: &Tuple) -> Option<Conn> {
+        if out.l3 != orig.l3 || out.l4 != orig.l4 {
+            return None;
+        }
+        if orig.l3 != NFPROTO_IPV4 {
+            return (out == orig).then_some(Conn { t: *orig });
+        }
+        let mut t = *orig;
+        t.src[4..8].copy_from_slice(&out.src[..4]);
+        t.dst[4..8].copy_from_slice(&out.dst[..4]);
+        t.src[8..10].copy_from_slice(&out.src_id.to_ne_bytes());
+        t.dst[8..10].copy_from_slice(&out.dst_id.to_ne_bytes());
+        Some(Conn { t })
+    }
+
+    /// A connection that no NAT rewrites.
+    pub fn plain(t: &Tuple) -> Conn {
+        // Cannot fail: `out == orig`.
+        Conn::new(t, t).unwrap_or(Conn { t: *t })
+    }
+
+    /// The original direction.
+    pub fn orig(&self) -> Tuple {
+        let mut t = self.t;
+        if t.l3 == NFPROTO_IPV4 {
+            t.src[4..].fill(0);
+            t.dst[4..].fill(0);
+        }
+        t
+    }
+
+    /// The first packet as it left (the original direction after NAT).
+    pub fn out(&self) -> Tuple {
+        if self.t.l3 != NFPROTO_IPV4 {
+            return self.t;
+        }
+        let b = |a: &[u8; 16], i: usize| [a[i], a[i + 1]];
+        let mut t = Tuple {
+            src_id: u16::from_ne_bytes(b(&self.t.src, 8)),
+            dst_id: u16::from_ne_bytes(b(&self.t.dst, 8)),
+            l3: self.t.l3,
+            l4: self.t.l4,
+            ..Tuple::default()
+        };
+        t.src[..4].copy_from_slice(&self.t.src[4..8]);
+        t.dst[..4].copy_from_slice(&self.t.dst[4..8]);
+        t
+    }
+
+    /// The reply direction.
+    pub fn reply(&self) -> Tuple {
+        self.out().invert()
+    }
+
+    /// The tuple of direction `reply`.
+    pub fn dir(&self, reply: bool) -> Tuple {
+        if reply {
+            self.reply()
+        } else {
+            self.orig()
+        }
+    }
+
+    /// IP protocol number.
+    pub fn l4(&self) -> u8 {
+        self.t.l4
+    }
+
+    /// Whether this is an ICMP or ICMPv6 connection.
+    pub fn is_icmp(&self) -> bool {
+        self.t.is_icmp()
+    }
+}
+
 /// Why a packet was not trackable.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Invalid {
@@ -666,5 +763,73 @@ mod tests {
         assert!(!tcp_flags_valid(SYN | FIN));
         assert!(!tcp_flags_valid(SYN | RST));
         assert!(!tcp_flags_valid(FIN));
+    }
+
+    fn udp4(s: [u8; 4], d: [u8; 4], sp: u16, dp: u16) -> Tuple {
+        let mut t = Tuple {
+            src_id: sp,
+            dst_id: dp,
+            l3: NFPROTO_IPV4,
+            l4: IPPROTO_UDP,
+            ..Tuple::default()
+        };
+        t.src[..4].copy_from_slice(&s);
+        t.dst[..4].copy_from_slice(&d);
+        t
+    }
+
+    #[test]
+    fn conn_plain_is_mirror() {
+        let t = udp4([10, 1, 0, 1], [10, 2, 0, 2], 4000, 5000);
+        let c = Conn::plain(&t);
+        assert_eq!(c.orig(), t);
+        assert_eq!(c.reply(), t.invert());
+        assert_eq!(c.out(), c.orig());
+        let mut t6 = t;
+        t6.l3 = NFPROTO_IPV6;
+        t6.src = [0xfd; 16];
+        let c6 = Conn::plain(&t6);
+        assert_eq!((c6.orig(), c6.reply()), (t6, t6.invert()));
+    }
+
+    // Masquerade: A:4000 -> B:5000 leaves as R:4001 -> B:5000; B answers
+    // R:4001, which is the reply direction.
+    #[test]
+    fn conn_snat_and_dnat() {
+        let orig = udp4([10, 1, 0, 1], [10, 2, 0, 2], 4000, 5000);
+        let out = udp4([10, 2, 0, 254], [10, 2, 0, 2], 4001, 5000);
+        let c = Conn::new(&orig, &out).expect("IPv4 NAT fits");
+        assert_eq!(c.orig(), orig);
+        assert_eq!(c.out(), out);
+        assert_eq!(c.reply(), udp4([10, 2, 0, 2], [10, 2, 0, 254], 5000, 4001));
+        // Port forward: B -> R:8080 leaves as B -> A:80.
+        let orig = udp4([10, 2, 0, 2], [10, 2, 0, 254], 6000, 8080);
+        let out = udp4([10, 2, 0, 2], [10, 1, 0, 1], 6000, 80);
+        let c = Conn::new(&orig, &out).expect("fits");
+        assert_eq!((c.orig(), c.reply()), (orig, out.invert()));
+        // ICMP echo with a rewritten identifier.
+        let mut e = udp4([10, 1, 0, 1], [10, 2, 0, 2], 77, u16::from(ICMP_ECHO) << 8);
+        e.l4 = IPPROTO_ICMP;
+        let mut eo = e;
+        eo.src[..4].copy_from_slice(&[10, 2, 0, 254]);
+        eo.src_id = 78;
+        let c = Conn::new(&e, &eo).expect("fits");
+        assert_eq!(c.reply().dst_id >> 8, u16::from(ICMP_ECHOREPLY));
+        assert_eq!(c.reply().src_id, 78);
+        assert_eq!(c.orig(), e);
+    }
+
+    #[test]
+    fn conn_refuses_what_does_not_fit() {
+        let t = udp4([10, 1, 0, 1], [10, 2, 0, 2], 4000, 5000);
+        let mut tcp = t;
+        tcp.l4 = IPPROTO_TCP;
+        assert_eq!(Conn::new(&t, &tcp), None);
+        let mut t6 = t;
+        t6.l3 = NFPROTO_IPV6;
+        let mut o6 = t6;
+        o6.src_id = 1;
+        assert_eq!(Conn::new(&t6, &o6), None);
+        assert_eq!(Conn::new(&t6, &t6), Some(Conn::plain(&t6)));
     }
 }

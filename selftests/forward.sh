@@ -26,36 +26,7 @@ echo 600 > $D/udp_timeout
 echo 600 > $D/udp_timeout_stream
 echo 600 > $D/icmp_timeout
 
-setup_ns A R B || { rct_fail "setup"; rct_exit; }
-MAC_A=02:00:00:01:00:01 MAC_RA=02:00:00:01:00:fe MAC_RB=02:00:00:02:00:fe MAC_B=02:00:00:02:00:02
-ip link add va netns "$A" address $MAC_A type veth peer name ra netns "$R" address $MAC_RA &&
-ip link add vb netns "$B" address $MAC_B type veth peer name rb netns "$R" address $MAC_RB ||
-	{ rct_fail "veth"; rct_exit; }
-ip -n "$A" addr add 10.1.0.1/24 dev va
-ip -n "$A" addr add fd01::1/64 dev va nodad
-ip -n "$R" addr add 10.1.0.254/24 dev ra
-ip -n "$R" addr add fd01::fe/64 dev ra nodad
-ip -n "$R" addr add 10.2.0.254/24 dev rb
-ip -n "$R" addr add fd02::fe/64 dev rb nodad
-ip -n "$B" addr add 10.2.0.2/24 dev vb
-ip -n "$B" addr add fd02::2/64 dev vb nodad
-for l in "$A va" "$R ra" "$R rb" "$B vb"; do
-	read -r ns dev <<< "$l"
-	ip -n "$ns" link set "$dev" up
-done
-# Static neighbours: no ARP/ND on the way (a first neighbour solicitation
-# on a fresh link can go unanswered and cost a 1 s retransmit per hop).
-for n in "$A va 10.1.0.254 fd01::fe $MAC_RA" "$R ra 10.1.0.1 fd01::1 $MAC_A" \
-	 "$R rb 10.2.0.2 fd02::2 $MAC_B" "$B vb 10.2.0.254 fd02::fe $MAC_RB"; do
-	read -r ns dev a4 a6 mac <<< "$n"
-	ip -n "$ns" neigh replace "$a4" lladdr "$mac" dev "$dev" nud permanent
-	ip -n "$ns" -6 neigh replace "$a6" lladdr "$mac" dev "$dev" nud permanent
-done
-ip -n "$A" route add default via 10.1.0.254
-ip -n "$A" -6 route add default via fd01::fe
-ip -n "$B" route add default via 10.2.0.254
-ip -n "$B" -6 route add default via fd02::fe
-ip netns exec "$R" sh -c 'echo 1 > /proc/sys/net/ipv4/ip_forward; echo 1 > /proc/sys/net/ipv6/conf/all/forwarding'
+rct_setup_router || { rct_fail "setup"; rct_exit; }
 
 declare -A c0
 for ns in A R B; do

@@ -140,8 +140,7 @@ pub(crate) trait NetfilterNs: Send + Sync + Sized + 'static {
     /// context, RCU read lock held). `loopback_in`: the packet entered on a
     /// loopback device (the hook state's `in` has `IFF_LOOPBACK`; false at
     /// LOCAL_OUT and POST_ROUTING, which have no input device).
-    fn hook(state: &Self::State, skb: &Skb<'_>, hook: Hook, pf: u8, loopback_in: bool)
-        -> Verdict;
+    fn hook(state: &Self::State, skb: &Skb<'_>, hook: Hook, pf: u8, loopback_in: bool) -> Verdict;
     /// The namespace goes: its hooks are unregistered and idle.
     fn exit(state: &Self::State);
     /// Value of sysctl `idx`.

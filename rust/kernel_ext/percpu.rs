@@ -1,9 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Per-CPU `u32` counters, as nf_conntrack's `NF_CT_STAT_INC`.
+//! Per-CPU `u32` counters, as nf_conntrack's `NF_CT_STAT_INC`, and per-CPU
+//! notes that hand a value from one step of a packet's path to a later step
+//! on the same CPU.
 
 use super::glue;
 use core::ffi::c_void;
+use core::marker::PhantomData;
+use core::mem::MaybeUninit;
 use kernel::prelude::*;
 
 /// `N` per-CPU counters.
@@ -53,6 +57,126 @@ impl<const N: usize> PerCpuCounters<N> {
 }
 
 impl<const N: usize> Drop for PerCpuCounters<N> {
+    fn drop(&mut self) {
+        // SAFETY: allocated by `__alloc_percpu` and not used after this.
+        unsafe { kernel::bindings::free_percpu(self.ptr) }
+    }
+}
+
+/// One tagged slot of a [`PerCpuNote`]; tag 0 means empty.
+#[repr(C)]
+struct Slot<T> {
+    tag: usize,
+    val: MaybeUninit<T>,
+}
+
+/// One tagged value of type `T` per CPU: [`PerCpuNote::put`] leaves a value
+/// on this CPU, and a later [`PerCpuNote::take`] with the same tag, on the
+/// same CPU, gets it back once.
+///
+/// A netfilter hook uses it to hand what it learnt about a packet to a later
+/// hook of the same packet, tagged with the packet's address: between the
+/// two the packet usually stays on its CPU, and when it does not (a
+/// preempted sender, a queued packet), `take` finds another value or none,
+/// and the caller does without.
+///
+/// Values are copied in and out with interrupts disabled on this CPU, so no
+/// other context can run on the CPU during a copy (no torn value), and no
+/// reference to per-CPU memory ever leaves these functions. `T: Copy +
+/// 'static`: a value holds no borrow that could end before it is taken, and
+/// overwriting one needs no drop.
+///
+/// # Invariants
+///
+/// `ptr` is a live per-CPU allocation of one zeroed `Slot<T>` per CPU, with
+/// `Slot<T>`'s size and alignment, freed only in `drop`. A slot whose tag is
+/// not 0 holds an initialised `T`.
+pub(crate) struct PerCpuNote<T: Copy + Send + 'static> {
+    ptr: *mut c_void,
+    _t: PhantomData<T>,
+}
+
+// SAFETY: the allocation is reached only through `put` and `take`, which
+// copy whole values of a `Send` type with interrupts disabled on the
+// current CPU: no two contexts access one CPU's slot at once.
+unsafe impl<T: Copy + Send + 'static> Send for PerCpuNote<T> {}
+// SAFETY: as above.
+unsafe impl<T: Copy + Send + 'static> Sync for PerCpuNote<T> {}
+
+impl<T: Copy + Send + 'static> PerCpuNote<T> {
+    /// Allocates an empty slot per possible CPU.
+    pub(crate) fn new() -> Result<Self> {
+        // SAFETY: plain allocation; `__alloc_percpu` zeroes the memory.
+        let ptr = unsafe {
+            glue::rct_percpu_alloc_align(
+                core::mem::size_of::<Slot<T>>(),
+                core::mem::align_of::<Slot<T>>(),
+            )
+        };
+        if ptr.is_null() {
+            return Err(ENOMEM);
+        }
+        // INVARIANT: zeroed slots, every tag 0.
+        Ok(Self {
+            ptr,
+            _t: PhantomData,
+        })
+    }
+
+    /// Runs `f` on this CPU's slot with interrupts disabled.
+    fn with_slot<R>(&self, f: impl FnOnce(*mut Slot<T>) -> R) -> R {
+        // SAFETY: disabling interrupts is always allowed; restored below.
+        let flags = unsafe { glue::rct_local_irq_save() };
+        // SAFETY: `ptr` is a live per-CPU allocation (invariant), and
+        // neither preemption nor migration can happen with interrupts off.
+        let slot = unsafe { glue::rct_this_cpu_ptr(self.ptr) }.cast::<Slot<T>>();
+        let r = f(slot);
+        // SAFETY: `flags` comes from the matching save above.
+        unsafe { glue::rct_local_irq_restore(flags) };
+        r
+    }
+
+    /// Leaves `val` tagged `tag` on this CPU, replacing what was there. Tag
+    /// 0 is reserved (empty) and ignored.
+    pub(crate) fn put(&self, tag: usize, val: T) {
+        if tag == 0 {
+            return;
+        }
+        self.with_slot(|slot| {
+            // SAFETY: this CPU's slot, aligned and sized for `Slot<T>`; no
+            // other context runs on this CPU meanwhile (`with_slot`).
+            // INVARIANT: a non-zero tag with an initialised value.
+            unsafe {
+                slot.write(Slot {
+                    tag,
+                    val: MaybeUninit::new(val),
+                })
+            }
+        });
+    }
+
+    /// Takes the value tagged `tag` from this CPU, leaving it empty; `None`
+    /// if this CPU holds another tag or nothing.
+    pub(crate) fn take(&self, tag: usize) -> Option<T> {
+        if tag == 0 {
+            return None;
+        }
+        self.with_slot(|slot| {
+            // SAFETY: this CPU's slot, exclusively ours (see `put`).
+            unsafe {
+                if (*slot).tag != tag {
+                    return None;
+                }
+                (*slot).tag = 0;
+                // The tag was not 0: `put` wrote a `T` (invariant); `T` is
+                // `Copy`, so reading it out leaves nothing to drop.
+                Some((*slot).val.assume_init_read())
+            }
+        })
+    }
+}
+
+impl<T: Copy + Send + 'static> Drop for PerCpuNote<T> {
     fn drop(&mut self) {
         // SAFETY: allocated by `__alloc_percpu` and not used after this.
         unsafe { kernel::bindings::free_percpu(self.ptr) }

@@ -46,6 +46,14 @@ impl Skb<'_> {
     }
 }
 
+impl Skb<'_> {
+    /// The packet's address, as a number: the same `sk_buff` at two hooks
+    /// gives the same value (a freed one's may be reused).
+    pub(crate) fn id(&self) -> usize {
+        self.skb as usize
+    }
+}
+
 impl PacketReader for Skb<'_> {
     fn len(&self) -> usize {
         self.len

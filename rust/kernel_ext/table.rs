@@ -3,9 +3,10 @@
 //! A two-way RCU hash table with striped locks, generic over its key.
 //!
 //! This is the table nf_conntrack builds from `hlist_nulls`, made generic:
-//! every entry has a key `K` and is linked twice, under `K` and under
-//! `K::reverse()`, so one lookup finds it from either direction of a
-//! connection. The tracker is its only user today; it names no tracker type
+//! every entry has a key `K` and is linked twice, under the key of each of
+//! its two directions (`K::dir(false)`, `K::dir(true)`), so one lookup finds
+//! it from either direction of a connection. The two need not be mirror
+//! images of each other (a connection rewritten by NAT is not). The tracker is its only user today; it names no tracker type
 //! (the key is a [`TableKey`], the owner an opaque [`Owner`]), so all the
 //! `unsafe` of the data structure lives in this one file, with its reasoning,
 //! and the logic on top has none.
@@ -68,12 +69,18 @@ fn scale(hash: u32, n: u32) -> u32 {
     ((u64::from(hash) * u64::from(n)) >> 32) as u32
 }
 
-/// A key of the table: one direction of a connection.
-pub(crate) trait TableKey: Copy + PartialEq + Send + Sync + 'static {
-    /// The key of the other direction.
-    fn reverse(&self) -> Self;
-    /// The keyed hash of this key for an owner with id `salt`.
-    fn hash(&self, key: &HashKey, salt: u32) -> u32;
+/// A key of the table: the two directions of a connection.
+///
+/// The table does not trust an implementation to be consistent: one whose
+/// hashes or comparisons change makes lookups miss (and removals refuse),
+/// never more.
+pub(crate) trait TableKey: Copy + Send + Sync + 'static {
+    /// One direction's key: what a lookup looks for.
+    type Dir: Copy + PartialEq;
+    /// The key of the original (`false`) or reply (`true`) direction.
+    fn dir(&self, reply: bool) -> Self::Dir;
+    /// The keyed hash of one direction's key for an owner with id `salt`.
+    fn hash(d: &Self::Dir, key: &HashKey, salt: u32) -> u32;
 }
 
 #[repr(C)]
@@ -107,7 +114,7 @@ pub(crate) struct Entry<K: TableKey> {
     pub(crate) status: AtomicU32,
     /// `NEW`, `LIVE` or `DEAD`; changes only under the entry's stripe locks.
     state: AtomicU8,
-    /// The original-direction key.
+    /// The connection's key (both directions).
     pub(crate) key: K,
     rcu: Opaque<bindings::callback_head>,
 }
@@ -124,12 +131,8 @@ impl<K: TableKey> Entry<K> {
     }
 
     /// The key of direction `reply`.
-    pub(crate) fn key_of(&self, reply: bool) -> K {
-        if reply {
-            self.key.reverse()
-        } else {
-            self.key
-        }
+    pub(crate) fn key_of(&self, reply: bool) -> K::Dir {
+        self.key.dir(reply)
     }
 
     fn node_value(&self, d: usize) -> usize {
@@ -264,7 +267,7 @@ pub(crate) enum AllocError {
 pub(crate) struct Found<'a, K: TableKey> {
     /// The entry.
     pub(crate) entry: &'a Entry<K>,
-    /// Whether the key looked up was the entry's reverse key.
+    /// Whether the key looked up was the entry's reply-direction key.
     pub(crate) reply: bool,
 }
 
@@ -418,20 +421,20 @@ impl<K: TableKey> Table<K> {
         self.count.load(Ordering::Relaxed)
     }
 
-    /// The keyed hash of `k` for `owner`.
-    pub(crate) fn hash(&self, owner: &Owner, k: &K) -> u32 {
-        k.hash(&self.key, owner.id)
+    /// The keyed hash of direction key `k` for `owner`.
+    pub(crate) fn hash(&self, owner: &Owner, k: &K::Dir) -> u32 {
+        K::hash(k, &self.key, owner.id)
     }
 
-    /// Walks chain `idx` of `b` for `k` (original node) or its reverse.
+    /// Walks chain `idx` of `b` for an entry of `owner` one of whose
+    /// directions is `k`.
     ///
     /// Returns the hit, or the chain's final nulls value.
     fn walk<'a>(
         b: &Buckets,
         idx: u32,
         owner: &Owner,
-        k: &K,
-        rev: &K,
+        k: &K::Dir,
     ) -> core::result::Result<Found<'a, K>, usize> {
         let mut v = b.head(idx).load(Ordering::Acquire);
         while !is_nulls(v) {
@@ -439,8 +442,7 @@ impl<K: TableKey> Table<K> {
             // of the caller, which bounds `'a`.
             let (e, d) = unsafe { entry_of::<'a, K>(v) };
             if e.belongs_to(owner) {
-                let hit = if d == 0 { e.key == *k } else { e.key == *rev };
-                if hit {
+                if e.key.dir(d == 1) == *k {
                     return Ok(Found {
                         entry: e,
                         reply: d == 1,
@@ -458,16 +460,15 @@ impl<K: TableKey> Table<K> {
         &'a self,
         _g: &'a rcu::Guard,
         owner: &Owner,
-        k: &K,
+        k: &K::Dir,
         restarts: &mut u32,
     ) -> Option<Found<'a, K>> {
-        let rev = k.reverse();
         let h = self.hash(owner, k);
         for _ in 0..self.lockless_tries {
             let seq = self.stable_gen();
             let b = self.buckets();
             let idx = scale(h, b.n);
-            match Self::walk(b, idx, owner, k, &rev) {
+            match Self::walk(b, idx, owner, k) {
                 Ok(f) => return Some(f),
                 Err(end) => {
                     // A miss counts only if the walk ended on this bucket's
@@ -482,7 +483,7 @@ impl<K: TableKey> Table<K> {
         // Resizes keep overtaking the lock-free walk: walk under the
         // bucket's stripe lock, which a resize excludes.
         let l = self.lock_pair([h, h]);
-        Self::walk(l.b, l.idx[0], owner, k, &rev).ok()
+        Self::walk(l.b, l.idx[0], owner, k).ok()
     }
 
     /// Reserves a place below `max` and allocates an entry for it
@@ -566,11 +567,11 @@ impl<K: TableKey> Table<K> {
             return Err(InsertError::Foreign);
         }
         let e = new.entry();
-        let rev = e.key.reverse();
-        let h = [self.hash(&e.owner, &e.key), self.hash(&e.owner, &rev)];
+        let keys = [e.key.dir(false), e.key.dir(true)];
+        let h = [self.hash(&e.owner, &keys[0]), self.hash(&e.owner, &keys[1])];
         let l = self.lock_pair(h);
         let (b, idx) = (l.b, l.idx);
-        for (i, want) in [(idx[0], &e.key), (idx[1], &rev)] {
+        for (i, want) in [(idx[0], &keys[0]), (idx[1], &keys[1])] {
             let mut len = 0;
             let mut v = b.head(i).load(Ordering::Relaxed);
             while !is_nulls(v) {
@@ -639,8 +640,8 @@ impl<K: TableKey> Table<K> {
             return false;
         }
         let h = [
-            self.hash(&e.owner, &e.key),
-            self.hash(&e.owner, &e.key.reverse()),
+            self.hash(&e.owner, &e.key.dir(false)),
+            self.hash(&e.owner, &e.key.dir(true)),
         ];
         let l = self.lock_pair(h);
         let (b, idx) = (l.b, l.idx);
