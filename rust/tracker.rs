@@ -363,6 +363,7 @@ impl Tracker {
                 Parsed::Ignore => Verdict::Accept,
                 Parsed::Invalid(why) => self.invalid(ns, why),
                 Parsed::Track(t, flags) => self.track(ns, skb, &t, flags),
+                Parsed::Related(t, dst) => self.related(ns, &t, &dst),
             };
         }
         let len = skb.len() as u32;
@@ -383,7 +384,7 @@ impl Tracker {
         }
         match parse() {
             // Counted once, where the packet enters.
-            Parsed::Ignore | Parsed::Invalid(_) => Verdict::Accept,
+            Parsed::Ignore | Parsed::Invalid(_) | Parsed::Related(..) => Verdict::Accept,
             Parsed::Track(t, flags) => self.confirm(ns, &t, flags),
         }
     }
@@ -461,6 +462,34 @@ impl Tracker {
             );
         }
         verdict
+    }
+
+    /// PRE_ROUTING / LOCAL_OUT: an ICMP error is related to a connection
+    /// (nf_conntrack's RELATED) when one direction of a live entry is `t`
+    /// (the quoted packet, inverted) and goes to the error's destination
+    /// `dst`; otherwise it is invalid. It changes no entry, and the confirm
+    /// hook, with no note for it, ignores it.
+    ///
+    /// An error this host sends about a packet it is forwarding or
+    /// receiving (TTL exceeded, fragmentation needed, port unreachable)
+    /// can quote a packet whose connection is not confirmed yet: that
+    /// packet was tracked on this CPU and dropped before its confirm hook,
+    /// and `icmp_send()` runs in between. Its note is still here (as
+    /// nf_conntrack attaches the unconfirmed conntrack to the error,
+    /// `nf_ct_attach`), and makes the error related too.
+    fn related(&self, ns: &NetState, t: &Tuple, dst: &[u8; 16]) -> Verdict {
+        let g = rcu::read_lock();
+        let ok = self.lookup(&g, ns, t).is_some_and(|f| {
+            !Self::expired(f.entry, sys::jiffies()) && f.entry.key_of(f.reply).dst == *dst
+        }) || self.notes.peek().is_some_and(|n| {
+            n.ns == ns.shared.id && n.create && n.tuple == t.invert() && n.tuple.src == *dst
+        });
+        drop(g);
+        if ok {
+            Verdict::Accept
+        } else {
+            self.invalid(ns, Invalid::Unrelated)
+        }
     }
 
     /// Applies a packet to an entry's state (lock-free CAS on the status),

@@ -254,6 +254,10 @@ pub enum Invalid {
     BadVersion,
     /// Too many IPv6 extension headers.
     TooManyExtHeaders,
+    /// An ICMP error quoting a packet of no known connection, or sent to
+    /// an address that connection does not go to (nf_conntrack's
+    /// `nf_conntrack_inet_error`), or quoting an ICMP error.
+    Unrelated,
 }
 
 /// What the parser found in a packet.
@@ -261,7 +265,11 @@ pub enum Invalid {
 pub enum Parsed {
     /// A trackable packet: its tuple and TCP flags (0 for other protocols).
     Track(Tuple, u8),
-    /// Not tracked and not invalid (ICMP errors, neighbour discovery...).
+    /// An ICMP or ICMPv6 error: the tuple of the packet it quotes, inverted
+    /// (the direction the error travels, which is a direction of the
+    /// connection it belongs to), and the error's destination address.
+    Related(Tuple, [u8; 16]),
+    /// Not tracked and not invalid (neighbour discovery, MLD...).
     Ignore,
     /// Malformed or untrackable: count it, never create an entry.
     Invalid(Invalid),
@@ -363,15 +371,30 @@ pub fn parse_ipv6(r: &impl PacketReader) -> Parsed {
     copy(&mut t.src, &h[8..24]);
     copy(&mut t.dst, &h[24..40]);
 
-    let mut next = h[6];
-    let mut off = 40;
+    match skip_ext_headers(r, h[6], 40, end) {
+        Ok((next, off)) => {
+            t.l4 = next;
+            parse_l4(r, t, off, end)
+        }
+        Err(why) => Parsed::Invalid(why),
+    }
+}
+
+/// Walks a bounded chain of IPv6 extension headers starting with header
+/// type `next` at `off`: the transport protocol and its offset.
+fn skip_ext_headers(
+    r: &impl PacketReader,
+    mut next: u8,
+    mut off: usize,
+    end: usize,
+) -> Result<(u8, usize), Invalid> {
     for _ in 0..8 {
         match next {
             // Hop-by-hop, routing, destination options.
             0 | 43 | 60 => {
                 let mut e = [0u8; 2];
                 if off + 2 > end || !r.read(off, &mut e) {
-                    return Parsed::Invalid(Invalid::Truncated);
+                    return Err(Invalid::Truncated);
                 }
                 next = e[0];
                 off += (e[1] as usize + 1) * 8;
@@ -380,10 +403,10 @@ pub fn parse_ipv6(r: &impl PacketReader) -> Parsed {
             44 => {
                 let mut e = [0u8; 8];
                 if off + 8 > end || !r.read(off, &mut e) {
-                    return Parsed::Invalid(Invalid::Truncated);
+                    return Err(Invalid::Truncated);
                 }
                 if be16(&e, 2) & 0xfff9 != 0 {
-                    return Parsed::Invalid(Invalid::Fragment);
+                    return Err(Invalid::Fragment);
                 }
                 next = e[0];
                 off += 8;
@@ -392,21 +415,20 @@ pub fn parse_ipv6(r: &impl PacketReader) -> Parsed {
             51 => {
                 let mut e = [0u8; 2];
                 if off + 2 > end || !r.read(off, &mut e) {
-                    return Parsed::Invalid(Invalid::Truncated);
+                    return Err(Invalid::Truncated);
                 }
                 next = e[0];
                 off += (e[1] as usize + 2) * 4;
             }
             _ => {
                 if off > end {
-                    return Parsed::Invalid(Invalid::Truncated);
+                    return Err(Invalid::Truncated);
                 }
-                t.l4 = next;
-                return parse_l4(r, t, off, end);
+                return Ok((next, off));
             }
         }
     }
-    Parsed::Invalid(Invalid::TooManyExtHeaders)
+    Err(Invalid::TooManyExtHeaders)
 }
 
 /// Parses the transport header at `off`; the IP payload ends at `end`.
@@ -476,7 +498,9 @@ fn parse_l4(r: &impl PacketReader, mut t: Tuple, off: usize, end: usize) -> Pars
             match ih[0] {
                 ICMP_ECHO | ICMP_ECHOREPLY if t.l3 == NFPROTO_IPV4 => {}
                 ICMPV6_ECHO_REQUEST | ICMPV6_ECHO_REPLY if t.l3 == NFPROTO_IPV6 => {}
-                // Errors, neighbour discovery, MLD...: not connections.
+                ty if is_icmp_error(t.l3, ty) => return parse_quoted(r, &t, off + 8, end),
+                // Neighbour discovery, MLD, router advertisements...: not
+                // connections.
                 _ => return Parsed::Ignore,
             }
             t.src_id = be16(&ih, 4);
@@ -485,6 +509,85 @@ fn parse_l4(r: &impl PacketReader, mut t: Tuple, off: usize, end: usize) -> Pars
         }
         _ => Parsed::Track(t, 0),
     }
+}
+
+/// nf_conntrack's `icmp_is_err` (IPv4) and ICMPv6 types below 128.
+fn is_icmp_error(l3: u8, ty: u8) -> bool {
+    if l3 == NFPROTO_IPV4 {
+        matches!(ty, 3 | 4 | 5 | 11 | 12)
+    } else {
+        matches!(ty, 1..=4)
+    }
+}
+
+/// The packet an ICMP error of `outer` quotes, from `off` to `end`: its
+/// IP header and the first 8 bytes of its transport header.
+fn parse_quoted(r: &impl PacketReader, outer: &Tuple, off: usize, end: usize) -> Parsed {
+    let mut q = Tuple {
+        l3: outer.l3,
+        ..Tuple::default()
+    };
+    let l4off = if outer.l3 == NFPROTO_IPV4 {
+        let mut h = [0u8; 20];
+        if off + 20 > end || !r.read(off, &mut h) {
+            return Parsed::Invalid(Invalid::Truncated);
+        }
+        if h[0] >> 4 != 4 {
+            return Parsed::Invalid(Invalid::BadVersion);
+        }
+        let ihl = ((h[0] & 0x0f) as usize) * 4;
+        if ihl < 20 {
+            return Parsed::Invalid(Invalid::BadIhl);
+        }
+        // A non-first fragment has no transport header to match.
+        if be16(&h, 6) & 0x1fff != 0 {
+            return Parsed::Invalid(Invalid::Fragment);
+        }
+        q.l4 = h[9];
+        copy(&mut q.src, &h[12..16]);
+        copy(&mut q.dst, &h[16..20]);
+        off + ihl
+    } else {
+        let mut h = [0u8; 40];
+        if off + 40 > end || !r.read(off, &mut h) {
+            return Parsed::Invalid(Invalid::Truncated);
+        }
+        if h[0] >> 4 != 6 {
+            return Parsed::Invalid(Invalid::BadVersion);
+        }
+        copy(&mut q.src, &h[8..24]);
+        copy(&mut q.dst, &h[24..40]);
+        match skip_ext_headers(r, h[6], off + 40, end) {
+            Ok((next, l4off)) => {
+                q.l4 = next;
+                l4off
+            }
+            Err(why) => return Parsed::Invalid(why),
+        }
+    };
+    let mut l4 = [0u8; 8];
+    let has_l4 = l4off + 8 <= end && r.read(l4off, &mut l4);
+    if q.has_ports() {
+        if !has_l4 {
+            return Parsed::Invalid(Invalid::Truncated);
+        }
+        q.src_id = be16(&l4, 0);
+        q.dst_id = be16(&l4, 2);
+    } else if q.is_icmp() {
+        if !has_l4 {
+            return Parsed::Invalid(Invalid::Truncated);
+        }
+        // An error about an echo is related to it; an error about an
+        // error never is (nf_conntrack cannot invert its tuple).
+        match l4[0] {
+            ICMP_ECHO | ICMP_ECHOREPLY if q.l3 == NFPROTO_IPV4 => {}
+            ICMPV6_ECHO_REQUEST | ICMPV6_ECHO_REPLY if q.l3 == NFPROTO_IPV6 => {}
+            _ => return Parsed::Invalid(Invalid::Unrelated),
+        }
+        q.src_id = be16(&l4, 4);
+        q.dst_id = (u16::from(l4[0]) << 8) | u16::from(l4[1]);
+    }
+    Parsed::Related(q.invert(), outer.dst)
 }
 
 /// Whether a packet with this tuple may open a new connection.
@@ -676,9 +779,45 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        let unreach = [3u8, 1, 0, 0, 0, 0, 0, 0];
+        // Port unreachable quoting a UDP packet 10.0.0.2:5353 ->
+        // 10.0.0.1:4000 (so sent by 10.0.0.1, the outer source, back to
+        // 10.0.0.2): related to the flow 10.0.0.1:4000 -> 10.0.0.2:5353.
+        let mut quoted = vec![0u8; 8];
+        quoted[0..2].copy_from_slice(&5353u16.to_be_bytes());
+        quoted[2..4].copy_from_slice(&4000u16.to_be_bytes());
+        quoted[4..6].copy_from_slice(&8u16.to_be_bytes());
+        let mut inner = ipv4(IPPROTO_UDP, &quoted);
+        inner[12..16].copy_from_slice(&[10, 0, 0, 2]);
+        inner[16..20].copy_from_slice(&[10, 0, 0, 1]);
+        let mut err = vec![3u8, 3, 0, 0, 0, 0, 0, 0];
+        err.extend_from_slice(&inner);
+        match parse_ipv4(&SliceReader(&ipv4(IPPROTO_ICMP, &err))) {
+            Parsed::Related(t, dst) => {
+                assert_eq!((t.l4, t.src_id, t.dst_id), (IPPROTO_UDP, 4000, 5353));
+                assert_eq!((&t.src[..4], &t.dst[..4]), (&[10, 0, 0, 1][..], &[10, 0, 0, 2][..]));
+                assert_eq!(&dst[..4], &[10, 0, 0, 2]);
+            }
+            other => panic!("{other:?}"),
+        }
+        // The quoted header cut short: invalid.
+        let cut = &err[..8 + 20 + 4];
         assert_eq!(
-            parse_ipv4(&SliceReader(&ipv4(IPPROTO_ICMP, &unreach))),
+            parse_ipv4(&SliceReader(&ipv4(IPPROTO_ICMP, cut))),
+            Parsed::Invalid(Invalid::Truncated)
+        );
+        // An error about an error: never related.
+        let mut inner = ipv4(IPPROTO_ICMP, &[3u8, 1, 0, 0, 0, 0, 0, 0]);
+        inner[12..16].copy_from_slice(&[10, 0, 0, 2]);
+        let mut err2 = vec![11u8, 0, 0, 0, 0, 0, 0, 0];
+        err2.extend_from_slice(&inner);
+        assert_eq!(
+            parse_ipv4(&SliceReader(&ipv4(IPPROTO_ICMP, &err2))),
+            Parsed::Invalid(Invalid::Unrelated)
+        );
+        // Not an error, not an echo: ignored (router advertisement...).
+        let ra = [9u8, 0, 0, 0, 0, 0, 0, 0];
+        assert_eq!(
+            parse_ipv4(&SliceReader(&ipv4(IPPROTO_ICMP, &ra))),
             Parsed::Ignore
         );
     }
@@ -737,6 +876,18 @@ mod tests {
             parse_ipv6(&SliceReader(&ipv6(IPPROTO_ICMPV6, &echo))),
             Parsed::Track(..)
         ));
+        // Time exceeded quoting that echo (fd00::1 -> fd00::2): related to
+        // the echo's connection, in the reply direction.
+        let mut err = vec![3u8, 0, 0, 0, 0, 0, 0, 0];
+        err.extend_from_slice(&ipv6(IPPROTO_ICMPV6, &echo));
+        match parse_ipv6(&SliceReader(&ipv6(IPPROTO_ICMPV6, &err))) {
+            Parsed::Related(t, _) => {
+                assert_eq!(t.l4, IPPROTO_ICMPV6);
+                assert_eq!((t.src[15], t.dst[15]), (2, 1));
+                assert_eq!((t.src_id, t.dst_id >> 8), (7, 129));
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -48,6 +48,11 @@ table ip rct_nat {
 }
 EOF
 
+# R's nf_conntrack keeps the same connections as long (compared below).
+ip netns exec "$R" sysctl -qw net.netfilter.nf_conntrack_udp_timeout=600 \
+	net.netfilter.nf_conntrack_udp_timeout_stream=600 ||
+	{ rct_fail "nf_conntrack UDP timeouts in R"; rct_exit; }
+
 declare -A c0
 for ns in A R B; do
 	for c in new found invalid; do c0[$ns-$c]=$(rct_stat $c "${!ns}"); done
@@ -56,9 +61,9 @@ send() { # NS DST PORT SPORT MSG
 	echo "$5" | ip netns exec "$1" socat -u - "UDP4-SENDTO:$2:$3,sourceport=$4" ||
 		rct_fail "UDP $5 from $1"
 }
-# udp_line NS REGEX: wait for the namespace's one UDP line matching REGEX.
-udp_line() {
-	busywait 5000 eval 'rct_entries "$1" | grep -qE "$2"'
+# has_line NS REGEX: the namespace has a line matching REGEX.
+has_line() {
+	rct_entries "$1" | grep -qE "$2"
 }
 
 # 1. SNAT.
@@ -81,7 +86,7 @@ busywait 5000 eval 'rct_entries "$B" | grep " sport=6000 dport=8080 " | grep -qv
 
 U='^ipv4 +2 udp +17 [0-9]+ '
 want() { # NS REGEX DESC
-	if udp_line "$1" "$2"; then
+	if busywait 5000 has_line "$1" "$2"; then
 		rct_pass "$3"
 	else
 		rct_fail "$3: want /$2/, got:"

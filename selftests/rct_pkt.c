@@ -13,6 +13,7 @@
  *   rct_pkt -r SRCIP DSTIP udp SPORT[+] DPORT[+] [COUNT]
  *   rct_pkt -r SRCIP DSTIP tcp SPORT[+] DPORT[+] FLAGS SEQ ACK [COUNT]
  *   rct_pkt -r SRCIP DSTIP icmp ID[+] SEQ [COUNT]
+ *   rct_pkt -r SRCIP DSTIP unreach QSPORT QDPORT [COUNT]
  *
  * well-formed packets, one at a time, through a raw IP socket bound to
  * SRCIP: they pass the sender's LOCAL_OUT and POST_ROUTING hooks like any
@@ -21,6 +22,9 @@
  * FLAGS are letters of FSRPAU (FIN SYN RST PSH ACK URG), e.g. S, SA, A, FA.
  * icmp is an echo request (ICMPv6 with IPv6 addresses) with identifier ID,
  * which the receiver answers: unlike ping, the same flow again and again.
+ * unreach is an ICMP port unreachable (IPv4 only) quoting a UDP packet
+ * DSTIP:QSPORT -> SRCIP:QDPORT, as if DSTIP had sent it and SRCIP had no
+ * socket on QDPORT: an error related to that flow, if anyone tracks it.
  * UDP and ICMP carry 12 bytes of data, TCP none; checksums are valid.
  *
  * SRCIP and DSTIP are both IPv4 or both IPv6.
@@ -199,7 +203,7 @@ static int raw_main(int argc, char **argv)
 {
 	unsigned int sport, dport, flags = 0, count = 1, i;
 	unsigned long seq = 0, ack = 0;
-	int sinc, dinc, v6, proto, fd, nfixed;
+	int sinc, dinc, v6, proto, fd, nfixed, unreach = 0;
 	struct sockaddr_storage s_addr, d_addr;
 	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&s_addr;
 	struct sockaddr_in6 *d6 = (struct sockaddr_in6 *)&d_addr;
@@ -221,6 +225,10 @@ static int raw_main(int argc, char **argv)
 	} else if (!strcmp(argv[4], "icmp")) {
 		proto = IPPROTO_ICMP;	/* IPPROTO_ICMPV6 for IPv6, below */
 		nfixed = 7;
+	} else if (!strcmp(argv[4], "unreach")) {
+		proto = IPPROTO_ICMP;
+		unreach = 1;
+		nfixed = 7;
 	} else {
 		goto usage;
 	}
@@ -229,7 +237,7 @@ static int raw_main(int argc, char **argv)
 	/* ICMP: the identifier is "sport", the sequence number "dport". */
 	parse_port(argv[5], &sport, &sinc);
 	parse_port(argv[6], &dport, &dinc);
-	if (proto == IPPROTO_ICMP && dinc)
+	if (proto == IPPROTO_ICMP && !unreach && dinc)
 		die("bad SEQ", 0);
 	if (proto == IPPROTO_TCP) {
 		flags = parse_flags(argv[7]);
@@ -263,6 +271,8 @@ static int raw_main(int argc, char **argv)
 	} else {
 		die("SRCIP and DSTIP must be both IPv4 or both IPv6", 0);
 	}
+	if (unreach && v6)
+		die("unreach is IPv4 only", 0);
 	if (proto == IPPROTO_ICMP && v6)
 		proto = IPPROTO_ICMPV6;
 
@@ -277,7 +287,29 @@ static int raw_main(int argc, char **argv)
 		memset(l4, 0, sizeof(l4));
 		put16(l4, sport + (sinc ? i : 0));
 		put16(l4 + 2, dport + (dinc ? i : 0));
-		if (proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6) {
+		if (unreach) {
+			/* Port unreachable, then the quoted IPv4 header
+			 * (DSTIP -> SRCIP, UDP, 40 bytes long) and the first
+			 * 8 bytes of its UDP header.
+			 */
+			uint8_t *q = l4 + 8;
+
+			len = 36;
+			memset(l4, 0, 8);
+			l4[0] = 3;
+			l4[1] = 3;
+			q[0] = 0x45;
+			put16(q + 2, 40);
+			put16(q + 6, 0x4000);	/* DF */
+			q[8] = 64;
+			q[9] = IPPROTO_UDP;
+			memcpy(q + 12, dst, 4);
+			memcpy(q + 16, src, 4);
+			put16(q + 10, csum_fold(csum_add(0, q, 20)));
+			put16(q + 20, sport + (sinc ? i : 0));
+			put16(q + 22, dport + (dinc ? i : 0));
+			put16(q + 24, 20);
+		} else if (proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6) {
 			/* Echo request: type, code, checksum, id, sequence. */
 			len = 20;
 			l4[0] = proto == IPPROTO_ICMP ? 8 : 128;
@@ -321,8 +353,9 @@ usage:
 	fprintf(stderr,
 		"usage: %s -r SRCIP DSTIP udp SPORT[+] DPORT[+] [COUNT]\n"
 		"       %s -r SRCIP DSTIP tcp SPORT[+] DPORT[+] FLAGS SEQ ACK [COUNT]\n"
-		"       %s -r SRCIP DSTIP icmp ID[+] SEQ [COUNT]\n",
-		argv[0], argv[0], argv[0]);
+		"       %s -r SRCIP DSTIP icmp ID[+] SEQ [COUNT]\n"
+		"       %s -r SRCIP DSTIP unreach QSPORT QDPORT [COUNT]\n",
+		argv[0], argv[0], argv[0], argv[0]);
 	return 2;
 }
 

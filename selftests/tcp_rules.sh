@@ -21,8 +21,16 @@ source "$(dirname "$0")/lib.sh"
 rct_require_root
 rct_require_cmd ip nft
 rct_require_pkt
-trap cleanup_all_ns EXIT
+D=/proc/sys/net/rconntrack
 rct_load
+old_close=$(rct_sysctl tcp_timeout_close)
+restore() {
+	echo "$old_close" > $D/tcp_timeout_close
+	cleanup_all_ns
+}
+trap restore EXIT
+# A CLOSE entry left by a RST outlives the checks of step 5.
+echo 120 > $D/tcp_timeout_close
 rct_setup_pair || { rct_fail "setup"; rct_exit; }
 ip -n "$A" link set lo up
 

@@ -176,6 +176,25 @@ impl<T: Copy + Send + 'static> PerCpuNote<T> {
     }
 }
 
+impl<T: Copy + Send + 'static> PerCpuNote<T> {
+    /// A copy of this CPU's value, whatever its tag, leaving it in place;
+    /// `None` if the slot is empty.
+    pub(crate) fn peek(&self) -> Option<T> {
+        self.with_slot(|slot| {
+            // SAFETY: this CPU's slot, exclusively ours (see `put`); a
+            // non-zero tag means an initialised `T` (invariant), and `T`
+            // is `Copy`.
+            unsafe {
+                if (*slot).tag == 0 {
+                    None
+                } else {
+                    Some((*slot).val.assume_init_read())
+                }
+            }
+        })
+    }
+}
+
 impl<T: Copy + Send + 'static> Drop for PerCpuNote<T> {
     fn drop(&mut self) {
         // SAFETY: allocated by `__alloc_percpu` and not used after this.
