@@ -107,18 +107,20 @@ mod tests {
             panic!("table");
         };
         let o = owner(7);
-        let a = t.alloc(&o, K(1, 2), 0, 0, 10).expect("alloc");
+        let a = t.alloc(&o, K(1, 2), 0, 0, 10, 10).expect("alloc");
         // Not inserted yet: refused, and its drop below frees it once.
         assert!(!t.remove(a.entry()));
         assert!(t.insert(a).is_ok());
         assert_eq!(t.count(), 1);
-        let dup = t.alloc(&o, K(1, 2), 0, 0, 10).expect("alloc");
+        let dup = t.alloc(&o, K(1, 2), 0, 0, 10, 10).expect("alloc");
+        assert_eq!(o.count.load(Ordering::Relaxed), 2);
         assert_eq!(t.insert(dup), Err(InsertError::Clash));
-        let rev = t.alloc(&o, K(2, 1), 0, 0, 10).expect("alloc");
+        assert_eq!(o.count.load(Ordering::Relaxed), 1);
+        let rev = t.alloc(&o, K(2, 1), 0, 0, 10, 10).expect("alloc");
         assert_eq!(t.insert(rev), Err(InsertError::Clash));
         assert_eq!(t.count(), 1);
         // An entry allocated from another table is refused by this one.
-        let foreign = u.alloc(&o, K(3, 4), 0, 0, 10).expect("alloc");
+        let foreign = u.alloc(&o, K(3, 4), 0, 0, 10, 10).expect("alloc");
         assert_eq!(t.insert(foreign), Err(InsertError::Foreign));
         assert_eq!(u.count(), 0);
         let g = rcu::read_lock();
@@ -133,6 +135,48 @@ mod tests {
         assert_eq!(o.count.load(Ordering::Relaxed), 0);
     }
 
+    /// Each owner is held to its own limit, the table to its own; a refused
+    /// or dropped reservation leaves both counts as they were.
+    #[test]
+    fn table_owner_and_table_limits() {
+        let Ok(t) = Table::<K>::new(c"rct_kunit_d", 1024, 4, None) else {
+            panic!("table");
+        };
+        let (o, p) = (owner(9), owner(10));
+        for i in 0..2 {
+            let e = t.alloc(&o, K(i, 100), 0, 0, 2, 3).expect("alloc");
+            assert!(t.insert(e).is_ok());
+        }
+        assert!(matches!(
+            t.alloc(&o, K(5, 100), 0, 0, 2, 3),
+            Err(table::AllocError::OwnerFull)
+        ));
+        // Another owner is not held to the first one's count.
+        let e = t.alloc(&p, K(6, 100), 0, 0, 2, 3).expect("alloc");
+        assert!(matches!(
+            t.alloc(&p, K(7, 100), 0, 0, 2, 3),
+            Err(table::AllocError::TableFull)
+        ));
+        assert_eq!(p.count.load(Ordering::Relaxed), 1);
+        drop(e);
+        assert_eq!(
+            (
+                t.count(),
+                o.count.load(Ordering::Relaxed),
+                p.count.load(Ordering::Relaxed)
+            ),
+            (2, 2, 0)
+        );
+        let g = rcu::read_lock();
+        let mut restarts = 0;
+        for i in 0..2 {
+            let f = t.lookup(&g, &o, &K(i, 100), &mut restarts).expect("found");
+            assert!(t.remove(f.entry));
+        }
+        drop(g);
+        assert_eq!((t.count(), o.count.load(Ordering::Relaxed)), (0, 0));
+    }
+
     /// With no lock-free attempt left, the locked walk still finds entries
     /// (the path lookups take when resizes keep overtaking them).
     #[test]
@@ -143,7 +187,9 @@ mod tests {
         let t = t.with_lockless_tries(0);
         let o = owner(8);
         for i in 0..100 {
-            let e = t.alloc(&o, K(i, 1000 + i), 0, 0, 1000).expect("alloc");
+            let e = t
+                .alloc(&o, K(i, 1000 + i), 0, 0, 1000, 1000)
+                .expect("alloc");
             assert!(t.insert(e).is_ok());
         }
         assert!(t.resize(2048).is_ok());

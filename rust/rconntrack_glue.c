@@ -170,6 +170,11 @@ void *rct_seq_data(struct seq_file *m)
 
 /* --- sk_buff --- */
 
+bool rct_skb_is_gso_tcp(const struct sk_buff *skb)
+{
+	return skb_is_gso(skb) && skb_is_gso_tcp(skb);
+}
+
 unsigned int rct_skb_len(const struct sk_buff *skb)
 {
 	return skb->len;

@@ -62,6 +62,7 @@ struct proc_dir_entry *rct_proc_create_seq(struct net *net, const char *name,
 void rct_proc_remove(struct proc_dir_entry *pde);
 void *rct_seq_data(struct seq_file *m);
 unsigned int rct_skb_len(const struct sk_buff *skb);
+bool rct_skb_is_gso_tcp(const struct sk_buff *skb);
 int rct_skb_network_offset(const struct sk_buff *skb);
 bool rct_skb_copy(const struct sk_buff *skb, int offset, int len, void *buf);
 struct kmem_cache *rct_cache_create(const char *name, unsigned int size,

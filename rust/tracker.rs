@@ -195,6 +195,14 @@ pub(crate) struct NetState {
     is_init: bool,
 }
 
+/// Counted in [`Tracker::nets`] from `init` until the state goes (also when
+/// a namespace's set-up fails after `init`).
+impl Drop for NetState {
+    fn drop(&mut self) {
+        self.tracker.nets.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 impl NetState {
     fn inc(&self, s: Stat) {
         self.stats.inc(s as usize);
@@ -217,6 +225,8 @@ pub(crate) struct Tracker {
     gc_last_count: AtomicU32,
     /// Track hook to confirm hook, per CPU.
     notes: PerCpuNote<Note>,
+    /// Live namespaces (for the fair share of the lowmem ceiling).
+    nets: AtomicU32,
 }
 
 /// `/proc/net/rconntrack` and `/proc/net/stat/rconntrack`.
@@ -244,7 +254,7 @@ impl NetfilterNs for Tracker {
     ];
 
     fn init(this: &Arc<Self>, net: &Net<'_>) -> Result<NetState> {
-        Ok(NetState {
+        let st = NetState {
             tracker: this.clone(),
             shared: Arc::new(
                 Owner {
@@ -255,7 +265,9 @@ impl NetfilterNs for Tracker {
             )?,
             stats: PerCpuCounters::new()?,
             is_init: net.is_init(),
-        })
+        };
+        this.nets.fetch_add(1, Ordering::Relaxed);
+        Ok(st)
     }
 
     fn hook(ns: &NetState, skb: &Skb<'_>, hook: Hook, pf: u8, loopback_in: bool) -> Verdict {
@@ -316,6 +328,7 @@ impl Tracker {
             gc_next: AtomicU32::new(0),
             gc_last_count: AtomicU32::new(0),
             notes: PerCpuNote::new()?,
+            nets: AtomicU32::new(0),
         })
     }
 
@@ -585,21 +598,36 @@ impl Tracker {
         let st = proto::initial_status(t, flags, tick(now));
         let expires =
             now.wrapping_add(self.timeout_jiffies(proto::timeout_kind(t.l4, t.is_icmp(), st)));
-        let max = self.settings.max();
-        let mut new = self.table.alloc(&ns.shared, conn, st, expires, max);
-        if let Err(AllocError::Full) = new {
-            if self.early_drop(&g, ns, t, now) {
-                ns.inc(Stat::EarlyDrop);
-                // One out, one in, as nf_conntrack's `__nf_conntrack_alloc`:
-                // the eviction pays for this flow even when `max` was
-                // lowered below the count (re-checking `max` would drop
-                // the packet and lose the evicted entry for nothing).
-                new = self.table.alloc(&ns.shared, conn, st, expires, u32::MAX);
+        // `max` holds each namespace (nf_conntrack_max against the
+        // namespace's count); the lowmem ceiling holds the table, all
+        // namespaces together.
+        let (mut max, mut ceiling) = (self.settings.max(), self.ceiling());
+        let mut new = self
+            .table
+            .alloc(&ns.shared, conn, st, expires, max, ceiling);
+        // At most one eviction per limit hit; one out, one in, as
+        // nf_conntrack's `__nf_conntrack_alloc`: the eviction pays for this
+        // flow even when the limit was lowered below the count
+        // (re-checking it would drop the packet and lose the evicted
+        // entry for nothing).
+        for _ in 0..2 {
+            match new {
+                Err(AllocError::OwnerFull) if self.early_drop(&g, ns, t, now, None) => {
+                    max = u32::MAX
+                }
+                Err(AllocError::TableFull) if self.early_drop(&g, ns, t, now, Some(ceiling)) => {
+                    ceiling = u32::MAX
+                }
+                _ => break,
             }
+            ns.inc(Stat::EarlyDrop);
+            new = self
+                .table
+                .alloc(&ns.shared, conn, st, expires, max, ceiling);
         }
         let new = match new {
             Ok(n) => n,
-            Err(AllocError::Full) => {
+            Err(AllocError::OwnerFull | AllocError::TableFull) => {
                 ns.inc(Stat::Drop);
                 if sys::net_ratelimit() {
                     pr_warn!("table full, dropping packet\n");
@@ -638,30 +666,44 @@ impl Tracker {
     }
 
     /// Evicts one un-ASSURED (or expired) entry from the buckets around
-    /// `t`'s: one of this namespace if there is one (as nf_conntrack's
-    /// `early_drop`), else of any namespace. The limit is global, so without
-    /// the fallback a namespace that filled the table with unanswered flows
-    /// would lock every other namespace (loopback included) out of it.
-    fn early_drop(&self, g: &rcu::Guard, ns: &NetState, t: &Tuple, now: usize) -> bool {
+    /// `t`'s.
+    ///
+    /// `ceiling` is `None` when the namespace is at its own `max`: the
+    /// victim is one of its own entries, as nf_conntrack's `early_drop`.
+    /// `Some(ceiling)` when the whole table is at the lowmem ceiling: the
+    /// victim belongs to the namespace with the most entries among those
+    /// seen, and never to one at or below its fair share (the ceiling over
+    /// the number of namespaces), so a namespace flooding new flows pays
+    /// for them and cannot push the others (the host's included) out.
+    fn early_drop(
+        &self,
+        g: &rcu::Guard,
+        ns: &NetState,
+        t: &Tuple,
+        now: usize,
+        ceiling: Option<u32>,
+    ) -> bool {
         let start = self.table.bucket_of(self.table.hash(&ns.shared, t));
-        let mut own: Option<&Entry> = None;
-        let mut other: Option<&Entry> = None;
+        let fair = ceiling.map(|c| c / self.nets.load(Ordering::Relaxed).max(1));
+        let mut victim: Option<(&Entry, u32)> = None;
         self.table.scan(g, start, EARLY_DROP_BUCKETS, |e| {
-            if own.is_some()
-                || e.is_dead()
+            if e.is_dead()
                 || (e.status.load(Ordering::Relaxed) & status::ASSURED != 0
                     && !Self::expired(e, now))
             {
                 return;
             }
-            if e.belongs_to(&ns.shared) {
-                own = Some(e);
-            } else if other.is_none() {
-                other = Some(e);
+            let n = e.owner_count();
+            let eligible = match fair {
+                None => e.belongs_to(&ns.shared),
+                Some(fair) => n > fair,
+            };
+            if eligible && victim.is_none_or(|(_, m)| n > m) {
+                victim = Some((e, n));
             }
         });
         // Re-checked under the lock: a reply may have made it ASSURED.
-        own.or(other).is_some_and(|e| {
+        victim.is_some_and(|(e, _)| {
             self.table.remove_if(e, |e| {
                 e.status.load(Ordering::Relaxed) & status::ASSURED == 0
                     || Self::expired(e, sys::jiffies())

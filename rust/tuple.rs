@@ -282,6 +282,13 @@ pub trait PacketReader {
 
     /// Copies `buf.len()` bytes at `off`; `false` if they are not all there.
     fn read(&self, off: usize, buf: &mut [u8]) -> bool;
+
+    /// Whether the packet is a TCP GSO packet, which may be larger than an
+    /// IP length field can say (BIG TCP: IPv4 `tot_len` and IPv6
+    /// `payload_len` are then 0, `iph_totlen()`/`ipv6_payload_len()`).
+    fn gso_tcp(&self) -> bool {
+        false
+    }
 }
 
 /// A [`PacketReader`] over a byte slice (tests, linear data).
@@ -330,7 +337,11 @@ pub fn parse_ipv4(r: &impl PacketReader) -> Parsed {
     if ihl < 20 {
         return Parsed::Invalid(Invalid::BadIhl);
     }
-    let tot_len = be16(&h, 2) as usize;
+    let tot_len = match be16(&h, 2) as usize {
+        // BIG TCP: the packet's own length.
+        0 if r.gso_tcp() => r.len(),
+        l => l,
+    };
     if tot_len < ihl {
         return Parsed::Invalid(Invalid::BadIhl);
     }
@@ -360,7 +371,11 @@ pub fn parse_ipv6(r: &impl PacketReader) -> Parsed {
     if h[0] >> 4 != 6 {
         return Parsed::Invalid(Invalid::BadVersion);
     }
-    let end = 40 + be16(&h, 4) as usize;
+    let end = match be16(&h, 4) as usize {
+        // BIG TCP: the packet's own length.
+        0 if r.gso_tcp() => r.len(),
+        l => 40 + l,
+    };
     if end > r.len() {
         return Parsed::Invalid(Invalid::BadLength);
     }
@@ -794,7 +809,10 @@ mod tests {
         match parse_ipv4(&SliceReader(&ipv4(IPPROTO_ICMP, &err))) {
             Parsed::Related(t, dst) => {
                 assert_eq!((t.l4, t.src_id, t.dst_id), (IPPROTO_UDP, 4000, 5353));
-                assert_eq!((&t.src[..4], &t.dst[..4]), (&[10, 0, 0, 1][..], &[10, 0, 0, 2][..]));
+                assert_eq!(
+                    (&t.src[..4], &t.dst[..4]),
+                    (&[10, 0, 0, 1][..], &[10, 0, 0, 2][..])
+                );
                 assert_eq!(&dst[..4], &[10, 0, 0, 2]);
             }
             other => panic!("{other:?}"),
@@ -982,5 +1000,45 @@ mod tests {
         o6.src_id = 1;
         assert_eq!(Conn::new(&t6, &o6), None);
         assert_eq!(Conn::new(&t6, &t6), Some(Conn::plain(&t6)));
+    }
+
+    /// A TCP GSO packet over a byte slice.
+    struct Gso<'a>(&'a [u8]);
+
+    impl PacketReader for Gso<'_> {
+        fn len(&self) -> usize {
+            self.0.len()
+        }
+        fn read(&self, off: usize, buf: &mut [u8]) -> bool {
+            SliceReader(self.0).read(off, buf)
+        }
+        fn gso_tcp(&self) -> bool {
+            true
+        }
+    }
+
+    // BIG TCP: a length field of 0 on a TCP GSO packet means the whole
+    // packet; on any other packet it stays malformed.
+    #[test]
+    fn big_tcp_zero_length() {
+        let mut p4 = ipv4(IPPROTO_TCP, &tcp(tcp_flags::ACK));
+        p4[2] = 0;
+        p4[3] = 0;
+        assert!(matches!(
+            parse_ipv4(&Gso(&p4)),
+            Parsed::Track(_, tcp_flags::ACK)
+        ));
+        assert!(matches!(
+            parse_ipv4(&SliceReader(&p4)),
+            Parsed::Invalid(Invalid::BadIhl)
+        ));
+        let mut p6 = ipv6(IPPROTO_TCP, &tcp(tcp_flags::ACK));
+        p6[4] = 0;
+        p6[5] = 0;
+        assert!(matches!(
+            parse_ipv6(&Gso(&p6)),
+            Parsed::Track(_, tcp_flags::ACK)
+        ));
+        assert!(matches!(parse_ipv6(&SliceReader(&p6)), Parsed::Invalid(_)));
     }
 }

@@ -9,11 +9,12 @@
 # 3. With 20 ASSURED UDP flows between A and B (40 entries): writing
 #    buckets resizes the table live and keeps every entry (same lines,
 #    same count) and lookups keep hitting them (found +20 each side, new 0).
-# 4. max lowered below the count (40 -> 30): accepted, no entry removed;
-#    a new flow gets no entry (its packet dropped: drop +1, new +0; all
-#    entries ASSURED, so nothing to evict) while known flows pass; once the
-#    count is below max (B's 20 entries gone with B), new flows get entries
-#    again; count = max is still full.
+# 4. max holds each namespace's own count (nf_conntrack_max): lowered
+#    below A's and B's 20 (to 15): accepted, no entry removed; a new flow
+#    in A gets no entry (its packet dropped: drop +1, new +0; all of A's
+#    entries ASSURED, so nothing to evict) while known flows pass; a new
+#    flow in C, which holds none, gets one though the table holds 40; with
+#    max = A's count A is still full, one above it is not.
 source "$(dirname "$0")/lib.sh"
 rct_require_root
 rct_require_cmd ip insmod rmmod bash
@@ -141,41 +142,45 @@ d="found A +$(($(rct_stat found "$A") - fA)) B +$(($(rct_stat found "$B") - fB))
 rct_check "after the resizes, $N more datagrams are known flows: $d (want found +$N, new +0)" \
 	[ "$d" = "found A +$N B +$N, new A +0 B +0" ]
 
-# 4. max below the count.
+# 4. max below the count. max holds each namespace's own count (as
+# nf_conntrack_max): A and B hold N each, C none.
 old_max=$(rct_sysctl max)
-if echo 30 > $D/max && [ "$(rct_sysctl max)" = 30 ]; then
-	rct_pass "max=30 accepted below the count $((2 * N))"
+M=$((N - 5))
+if echo $M > $D/max && [ "$(rct_sysctl max)" = $M ]; then
+	rct_pass "max=$M accepted below A's and B's count $N"
 else
-	rct_fail "max=30 refused below the count"
+	rct_fail "max=$M refused below the count"
 fi
 same_entries "max lowered below the count"
-# probe: a datagram on a new flow from C (loopback, a new source port
-# each time); prints C's "new drop early_drop count" growth.
+# probe NS: a datagram on a new flow over NS's loopback (a new source port
+# each time); prints NS's "new drop early_drop count" growth.
 probe() {
 	local n0 d0 e0 c0
-	n0=$(rct_stat new "$C") d0=$(rct_stat drop "$C") e0=$(rct_stat early_drop "$C") c0=$(rct_count "$C")
-	ip netns exec "$C" bash -c 'echo x > /dev/udp/127.0.0.1/7' 2>/dev/null
-	echo "$(($(rct_stat new "$C") - n0)) $(($(rct_stat drop "$C") - d0)) $(($(rct_stat early_drop "$C") - e0)) $(($(rct_count "$C") - c0))"
+	n0=$(rct_stat new "$1") d0=$(rct_stat drop "$1") e0=$(rct_stat early_drop "$1") c0=$(rct_count "$1")
+	ip netns exec "$1" bash -c 'echo x > /dev/udp/127.0.0.1/7' 2>/dev/null
+	echo "$(($(rct_stat new "$1") - n0)) $(($(rct_stat drop "$1") - d0)) $(($(rct_stat early_drop "$1") - e0)) $(($(rct_count "$1") - c0))"
 }
-r=$(probe)
-rct_check "new flow with count $((2 * N)) > max 30: new drop early_drop count +$r (want 0 1 0 0)" [ "$r" = "0 1 0 0" ]
+r=$(probe "$A")
+rct_check "new flow in A, count $N > max $M (all ASSURED, nothing to evict): new drop early_drop count +$r (want 0 1 0 0)" [ "$r" = "0 1 0 0" ]
 same_entries "after the refused flow"
+r=$(probe "$C")
+rct_check "new flow in C, count 0 < max $M though the table holds $((2 * N)): new drop early_drop count +$r (want 1 0 0 1)" [ "$r" = "1 0 0 1" ]
 fA=$(rct_stat found "$A") dA=$(rct_stat drop "$A")
 raw "$A" 10.0.0.1 10.0.0.2 20000 9
 rct_check "a known flow still passes: A found +$(($(rct_stat found "$A") - fA)), drop +$(($(rct_stat drop "$A") - dA)) (want 1, 0)" \
 	[ "$(($(rct_stat found "$A") - fA))-$(($(rct_stat drop "$A") - dA))" = 1-0 ]
-# B's entries go with B (the veth pair too): N left, all A's.
+# B's entries go with B (the veth pair too): A's N and C's 1 left.
 ip netns del "$B"
-if busywait 10000 eval '[ "$(rct_total)" = $N ]'; then
-	rct_pass "B deleted: $N entries left"
+if busywait 10000 eval '[ "$(rct_total)" = $((N + 1)) ]'; then
+	rct_pass "B deleted: $((N + 1)) entries left"
 else
-	rct_fail "B deleted: $(rct_total) entries left, want $N"
+	rct_fail "B deleted: $(rct_total) entries left, want $((N + 1))"
 fi
 echo $N > $D/max || rct_fail "max=$N"
-r=$(probe)
-rct_check "count $N = max $N is full: new drop early_drop count +$r (want 0 1 0 0)" [ "$r" = "0 1 0 0" ]
+r=$(probe "$A")
+rct_check "A's count $N = max $N is full: new drop early_drop count +$r (want 0 1 0 0)" [ "$r" = "0 1 0 0" ]
 echo $((N + 1)) > $D/max || rct_fail "max=$((N + 1))"
-r=$(probe)
-rct_check "count $N < max $((N + 1)): the new flow gets an entry: new drop early_drop count +$r (want 1 0 0 1)" [ "$r" = "1 0 0 1" ]
+r=$(probe "$A")
+rct_check "A's count $N < max $((N + 1)): the new flow gets an entry: new drop early_drop count +$r (want 1 0 0 1)" [ "$r" = "1 0 0 1" ]
 echo "$old_max" > $D/max
 rct_exit

@@ -4,9 +4,10 @@
 # the 11 column names in order, then one line per possible CPU of 11
 # 8-digit hex fields, the first (entries) the namespace's count on every
 # line. Counters are per namespace: one loopback echo in C moves C's by
-# exactly new +1, insert +1, found +3 (the request at PRE_ROUTING, the
-# reply at LOCAL_OUT and PRE_ROUTING; the request's LOCAL_OUT lookup is
-# the miss that creates the entry), nothing else, and leaves those of A,
+# exactly new +1, insert +1, found +1 (the reply at LOCAL_OUT; the
+# request's LOCAL_OUT lookup is the miss that creates the entry, and
+# packets received on lo were tracked when sent), nothing else, and leaves
+# those of A,
 # B and the initial namespace as they were.
 source "$(dirname "$0")/lib.sh"
 rct_require_root
@@ -67,7 +68,7 @@ for c in $COLS; do
 	d=$(( $(rct_stat "$c" "$C") - ${c0[$c]} ))
 	case $c in
 	new | insert) w=1 ;;
-	found) w=3 ;;
+	found) w=1 ;;
 	*) w=0 ;;
 	esac
 	# entries is a level, summed over the CPU lines: the count times CPUs.

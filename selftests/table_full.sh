@@ -2,8 +2,11 @@
 # SPDX-License-Identifier: GPL-2.0
 # Table full, set both ways:
 #
+# max holds each namespace, as nf_conntrack_max holds each namespace's
+# count:
+#
 # 1. The module parameter: insmod max=100 buckets=1024 (the load line and
-#    the sysctls show them), then 1000 new flows: the table never holds
+#    the sysctls show them), then 1000 new flows: A and B each never hold
 #    more than 100, every flow is tracked or dropped (new + drop +
 #    alloc_failed = 1000 in A), entries added = new - early_drop -
 #    insert_failed, early drop evicted some (early_drop > 0: with 100
@@ -12,6 +15,9 @@
 #    keeps passing.
 # 2. The sysctl: a reload with defaults, then buckets=1024 and max=100
 #    written to the sysctls and 300 new flows: the same accounting.
+# 3. While A and B are full, namespace C opens 50 flows of its own: each
+#    gets an entry (new +50, drop +0, early_drop +0), and A and B keep
+#    theirs: a namespace flooding new flows costs the others nothing.
 source "$(dirname "$0")/lib.sh"
 rct_require_root
 rct_require_cmd ip nc
@@ -28,15 +34,15 @@ restore() {
 trap restore EXIT
 rct_setup_pair || { rct_fail "setup"; rct_exit; }
 
-# Counters of A (where the flows start) and B (where they arrive); both
-# namespaces' entries share the one global max.
+# Counters of A (where the flows start) and B (where they arrive), each
+# held to max.
 s() { rct_stat "$1" "$A"; }
 sb() { rct_stat "$1" "$B"; }
 all() { echo $(( $(s new) + $(sb new) - $(s early_drop) - $(sb early_drop) - $(s insert_failed) - $(sb insert_failed) )); }
 
 # flood LABEL N BASE [LOG]: N flows from A, one datagram each from a new
 # socket (bash /dev/udp) to ports BASE+1..BASE+N of B, sampling the global
-# entry count every 50 flows; checks the accounting, and with LOG=1 the log
+# namespace's entry count every 50 flows; checks the accounting, and with LOG=1 the log
 # line (net_ratelimit: 10 lines per 5 s for the whole kernel, so only the
 # first flood of the test can count on it).
 flood() {
@@ -53,7 +59,7 @@ flood() {
 		for i in $(seq 1 '"$flows"'); do
 			echo x 2>/dev/null > /dev/udp/10.0.0.2/$(('"$base"' + i))
 			if [ $((i % 50)) = 0 ]; then
-				c=$(( $(cat $D/memory_bytes) / $(cat $D/entry_size) ))
+				c=$(cat $D/count)
 				[ "$c" -gt "$peak" ] && peak=$c
 			fi
 		done
@@ -66,7 +72,9 @@ flood() {
 	t1=$(rct_total)
 	dn=$((new1 - new0)) dd=$((drop1 - drop0)) da=$((af1 - af0)) de=$((ed1 - ed0))
 	rct_log "$label: $flows flows from A: new $dn, drop $dd, alloc_failed $da; early_drop (A+B) $de; A+B entries $t0 -> $t1 (peak $peak)"
-	rct_check "$label: entries never above max (peak $peak, final $t1)" [ "$peak" -le 100 -a "$t1" -le 100 ]
+	cA=$(rct_count "$A") cB=$(rct_count "$B")
+	rct_check "$label: each namespace at most max (A peak $peak, final A $cA, B $cB)" \
+		[ "$peak" -le 100 -a "$cA" -le 100 -a "$cB" -le 100 ]
 	rct_check "$label: every flow tracked or dropped in A: new + drop + alloc_failed = $flows" [ $((dn + dd + da)) = "$flows" ]
 	rct_check "$label: entries added = new - early_drop - insert_failed (A and B)" [ $((t1 - t0)) = $((all1 - all0)) ]
 	rct_check "$label: early drop evicted entries ($de)" [ "$de" -gt 0 ]
@@ -122,4 +130,15 @@ echo 1024 > $D/buckets || rct_fail "buckets=1024"
 echo 100 > $D/max || rct_fail "max=100"
 rct_check "sysctl max reads back 100" [ "$(rct_sysctl max)" = 100 ]
 flood "sysctl max=100" 300 20000
+
+# 3. Another namespace while A and B are full.
+setup_ns C
+cA=$(rct_count "$A") cB=$(rct_count "$B")
+n0=$(rct_stat new "$C") d0=$(rct_stat drop "$C") e0=$(rct_stat early_drop "$C")
+ip netns exec "$C" bash -c 'for i in $(seq 1 50); do echo x 2>/dev/null > /dev/udp/127.0.0.1/$((30000 + i)); done'
+got="count $(rct_count "$C"), new +$(($(rct_stat new "$C") - n0)), drop +$(($(rct_stat drop "$C") - d0)), early_drop +$(($(rct_stat early_drop "$C") - e0))"
+rct_check "C beside full A and B: $got (want count 50, new +50, drop +0, early_drop +0)" \
+	[ "$got" = "count 50, new +50, drop +0, early_drop +0" ]
+rct_check "A and B keep their entries ($cA -> $(rct_count "$A"), $cB -> $(rct_count "$B"))" \
+	[ "$(rct_count "$A")-$(rct_count "$B")" = "$cA-$cB" ]
 rct_exit

@@ -59,6 +59,11 @@ impl PacketReader for Skb<'_> {
         self.len
     }
 
+    fn gso_tcp(&self) -> bool {
+        // SAFETY: `skb` is valid per the invariant.
+        unsafe { glue::rct_skb_is_gso_tcp(self.skb) }
+    }
+
     fn read(&self, off: usize, buf: &mut [u8]) -> bool {
         let end = match off.checked_add(buf.len()) {
             Some(e) => e,

@@ -92,8 +92,23 @@ struct Node {
 pub(crate) struct Owner {
     /// Owner number (mixed into the hash).
     pub(crate) id: u32,
-    /// Entries of this owner in the table.
+    /// Entries of this owner in the table, plus the reservations of its
+    /// live [`NewEntry`] values.
     pub(crate) count: AtomicU32,
+}
+
+/// Reserves one below `max` in `c`; `false` if `c` is at `max` already.
+fn reserve(c: &AtomicU32, max: u32) -> bool {
+    let mut v = c.load(Ordering::Relaxed);
+    loop {
+        if v >= max {
+            return false;
+        }
+        match c.compare_exchange_weak(v, v + 1, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return true,
+            Err(cur) => v = cur,
+        }
+    }
 }
 
 const NEW: u8 = 0;
@@ -123,6 +138,11 @@ impl<K: TableKey> Entry<K> {
     /// Whether the entry belongs to `owner`.
     pub(crate) fn belongs_to(&self, owner: &Owner) -> bool {
         core::ptr::eq(&*self.owner, owner)
+    }
+
+    /// Entries of the entry's owner (see [`Owner::count`]).
+    pub(crate) fn owner_count(&self) -> u32 {
+        self.owner.count.load(Ordering::Relaxed)
     }
 
     /// Whether the entry was removed from the table.
@@ -228,7 +248,7 @@ unsafe extern "C" fn free_rcu<K: TableKey>(head: *mut bindings::callback_head) {
 }
 
 /// An allocated entry that is not in the table yet; on drop it is freed and
-/// its reservation in the table's count released.
+/// its reservations in the table's and its owner's counts released.
 pub(crate) struct NewEntry<'t, K: TableKey> {
     e: NonNull<Entry<K>>,
     table: &'t Table<K>,
@@ -245,6 +265,7 @@ impl<K: TableKey> NewEntry<'_, K> {
 impl<K: TableKey> Drop for NewEntry<'_, K> {
     fn drop(&mut self) {
         self.table.count.fetch_sub(1, Ordering::Relaxed);
+        self.entry().owner.count.fetch_sub(1, Ordering::Relaxed);
         // SAFETY: never published, so nobody else can see it; initialised
         // by `Table::alloc()` from the table's cache.
         unsafe {
@@ -257,8 +278,10 @@ impl<K: TableKey> Drop for NewEntry<'_, K> {
 /// Why no entry could be allocated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum AllocError {
-    /// The table holds `max` entries already.
-    Full,
+    /// The owner holds its `owner_max` entries already.
+    OwnerFull,
+    /// The table holds its `table_max` entries already.
+    TableFull,
     /// The slab allocation failed.
     NoMemory,
 }
@@ -486,33 +509,30 @@ impl<K: TableKey> Table<K> {
         Self::walk(l.b, l.idx[0], owner, k).ok()
     }
 
-    /// Reserves a place below `max` and allocates an entry for it
-    /// (`GFP_ATOMIC`, no warning, no emergency reserve).
+    /// Reserves a place below `owner_max` entries of `owner` and below
+    /// `table_max` in the table, and allocates an entry for it (`GFP_ATOMIC`,
+    /// no warning, no emergency reserve).
     pub(crate) fn alloc(
         &self,
         owner: &Arc<Owner>,
         key: K,
         status: u32,
         expires: usize,
-        max: u32,
+        owner_max: u32,
+        table_max: u32,
     ) -> core::result::Result<NewEntry<'_, K>, AllocError> {
-        let mut c = self.count.load(Ordering::Relaxed);
-        loop {
-            if c >= max {
-                return Err(AllocError::Full);
-            }
-            match self
-                .count
-                .compare_exchange_weak(c, c + 1, Ordering::Relaxed, Ordering::Relaxed)
-            {
-                Ok(_) => break,
-                Err(cur) => c = cur,
-            }
+        if !reserve(&owner.count, owner_max) {
+            return Err(AllocError::OwnerFull);
+        }
+        if !reserve(&self.count, table_max) {
+            owner.count.fetch_sub(1, Ordering::Relaxed);
+            return Err(AllocError::TableFull);
         }
         // SAFETY: valid cache (invariant).
         let p = unsafe { glue::rct_cache_alloc(self.cache.as_ptr(), GFP_PACKET) };
         let Some(e) = NonNull::new(p.cast::<Entry<K>>()) else {
             self.count.fetch_sub(1, Ordering::Relaxed);
+            owner.count.fetch_sub(1, Ordering::Relaxed);
             return Err(AllocError::NoMemory);
         };
         // SAFETY: fresh object of the entry's size and alignment.
@@ -596,8 +616,7 @@ impl<K: TableKey> Table<K> {
             // Publishes the initialised entry to RCU readers.
             head.store(e.node_value(d), Ordering::Release);
         }
-        // The reservation made by `alloc()` now counts the entry.
-        e.owner.count.fetch_add(1, Ordering::Relaxed);
+        // The reservations made by `alloc()` now count the entry.
         // The table owns the entry now.
         core::mem::forget(new);
         Ok(())

@@ -1,0 +1,59 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# BIG TCP (IPv6): with gso_max_size/gro_max_size above 64 KiB on the veth
+# pair, the stack hands netfilter TCP GSO packets larger than an IPv6
+# payload length can say, with payload_len 0 (ipv6_payload_len()). They are
+# valid packets of the connection, as for nf_conntrack: a 4 MB transfer
+# from A to B leaves invalid +0 on both sides and the connection tracked
+# through to its close. An nft counter in A's output chain proves packets
+# over 64 KiB were sent, so the check can fail.
+source "$(dirname "$0")/lib.sh"
+rct_require_root
+rct_require_cmd ip nc nft
+rct_load
+trap cleanup_all_ns EXIT
+rct_setup_pair || { rct_fail "setup"; rct_exit; }
+for l in "$A va" "$B vb"; do
+	ip -n "${l% *}" link set "${l#* }" gso_max_size 185000 gro_max_size 185000 ||
+		rct_skip "gso_max_size above 64 KiB refused (BIG TCP needs Linux 5.19)"
+done
+ip netns exec "$A" nft -f - <<-EOF || { rct_fail "nft counter in A"; rct_exit; }
+table ip6 rct_big {
+	counter big { }
+	chain out {
+		type filter hook output priority 0; policy accept;
+		tcp dport 9000 meta length > 65535 counter name big
+	}
+}
+EOF
+
+i0a=$(rct_stat invalid "$A") i0b=$(rct_stat invalid "$B")
+# The server's stdin is a FIFO held open until the data is in (busybox nc
+# closes on stdin EOF).
+gate=/tmp/rct_big_gate
+rm -f "$gate" /tmp/rct_big_rcv
+mkfifo "$gate"
+ip netns exec "$B" nc -l -p 9000 < "$gate" > /tmp/rct_big_rcv 2> /dev/null &
+srv=$!
+exec 7> "$gate"
+sleep 0.5
+head -c 4000000 /dev/zero | ip netns exec "$A" nc -w 5 fd00::2 9000 ||
+	rct_fail "transfer over BIG TCP"
+busywait 10000 eval '[ "$(wc -c < /tmp/rct_big_rcv)" = 4000000 ]'
+got=$(wc -c < /tmp/rct_big_rcv)
+exec 7>&-
+wait $srv 2>/dev/null
+rm -f "$gate" /tmp/rct_big_rcv
+rct_check "4000000 bytes received ($got)" [ "$got" = 4000000 ]
+big=$(ip netns exec "$A" nft list counter ip6 rct_big big | sed -n 's/.*packets \([0-9]*\).*/\1/p')
+rct_check "GSO packets over 64 KiB sent (${big:-none})" [ "${big:-0}" -gt 0 ]
+da=$(( $(rct_stat invalid "$A") - i0a )) db=$(( $(rct_stat invalid "$B") - i0b ))
+rct_check "invalid +$da in A, +$db in B (want +0, +0)" [ "$da-$db" = 0-0 ]
+for ns in A B; do
+	st=$(rct_tcp_state "${!ns}" 9000)
+	case $st in
+	FIN_WAIT | CLOSE_WAIT | LAST_ACK | TIME_WAIT | CLOSE) rct_pass "$ns: connection tracked to its close ($st)" ;;
+	*) rct_fail "$ns: connection state '$st' after the transfer" ;;
+	esac
+done
+rct_exit
