@@ -28,6 +28,8 @@
 #include <linux/vmalloc.h>
 #include <linux/workqueue.h>
 #include <net/net_namespace.h>
+#include <net/netfilter/ipv4/nf_defrag_ipv4.h>
+#include <net/netfilter/ipv6/nf_defrag_ipv6.h>
 #include <net/netns/generic.h>
 
 #include "rconntrack_glue.h"
@@ -74,6 +76,69 @@ void rct_nf_unregister(struct net *net, const struct nf_hook_ops *ops,
 		       unsigned int n)
 {
 	nf_unregister_net_hooks(net, ops, n);
+}
+
+/* --- defragmentation --- */
+
+/*
+ * nf_defrag_ipv4 and nf_defrag_ipv6 reassemble fragments at priority -400,
+ * before the track hook. Their functions are looked up when the module
+ * loads (symbol_request() loads their modules as modprobe would) rather
+ * than linked, so that insmod needs nothing loaded first; and not from a
+ * pernet init, which runs under the pernet_ops_rwsem that loading them
+ * takes.
+ */
+static int (*rct_defrag4_enable)(struct net *net);
+static void (*rct_defrag4_disable)(struct net *net);
+static int (*rct_defrag6_enable)(struct net *net);
+static void (*rct_defrag6_disable)(struct net *net);
+
+void rct_defrag_put(void)
+{
+	if (rct_defrag4_enable)
+		symbol_put(nf_defrag_ipv4_enable);
+	if (rct_defrag4_disable)
+		symbol_put(nf_defrag_ipv4_disable);
+	if (rct_defrag6_enable)
+		symbol_put(nf_defrag_ipv6_enable);
+	if (rct_defrag6_disable)
+		symbol_put(nf_defrag_ipv6_disable);
+	rct_defrag4_enable = NULL;
+	rct_defrag4_disable = NULL;
+	rct_defrag6_enable = NULL;
+	rct_defrag6_disable = NULL;
+}
+
+int rct_defrag_get(void)
+{
+	rct_defrag4_enable = symbol_request(nf_defrag_ipv4_enable);
+	rct_defrag4_disable = symbol_request(nf_defrag_ipv4_disable);
+	rct_defrag6_enable = symbol_request(nf_defrag_ipv6_enable);
+	rct_defrag6_disable = symbol_request(nf_defrag_ipv6_disable);
+	if (rct_defrag4_enable && rct_defrag4_disable &&
+	    rct_defrag6_enable && rct_defrag6_disable)
+		return 0;
+	pr_err("rconntrack: nf_defrag_ipv4 and nf_defrag_ipv6 are needed (CONFIG_NF_DEFRAG_IPV4, CONFIG_NF_DEFRAG_IPV6)\n");
+	rct_defrag_put();
+	return -ENOENT;
+}
+
+int rct_defrag_enable(struct net *net)
+{
+	int err = rct_defrag4_enable(net);
+
+	if (err)
+		return err;
+	err = rct_defrag6_enable(net);
+	if (err)
+		rct_defrag4_disable(net);
+	return err;
+}
+
+void rct_defrag_disable(struct net *net)
+{
+	rct_defrag6_disable(net);
+	rct_defrag4_disable(net);
 }
 
 /* --- network namespaces --- */

@@ -46,6 +46,10 @@ int rct_nf_register(struct net *net, const struct nf_hook_ops *ops,
 		    unsigned int n);
 void rct_nf_unregister(struct net *net, const struct nf_hook_ops *ops,
 		       unsigned int n);
+int rct_defrag_get(void);
+void rct_defrag_put(void);
+int rct_defrag_enable(struct net *net);
+void rct_defrag_disable(struct net *net);
 int rct_pernet_register(void);
 void rct_pernet_unregister(void);
 void **rct_net_slot(struct net *net);

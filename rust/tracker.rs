@@ -238,6 +238,8 @@ impl NetfilterNs for Tracker {
     const HOOKS: &'static [HookSpec] = &HOOKS;
     const SYSCTL_PATH: &'static CStr = c"net/rconntrack";
     const SYSCTLS: &'static [SysctlEntry] = &knobs::SYSCTLS;
+    // As nf_conntrack: fragments are reassembled before tracking.
+    const DEFRAG: bool = true;
     const FILES: &'static [ProcSpec] = &[
         // As nf_conntrack: the table is readable by root only (a full
         // dump is costly), the counters by anyone.

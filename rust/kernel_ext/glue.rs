@@ -74,6 +74,10 @@ unsafe extern "C" {
     ) -> c_int;
     pub(crate) fn rct_nf_unregister(net: *mut bindings::net, ops: *const NfHookOps, n: c_uint);
 
+    pub(crate) fn rct_defrag_get() -> c_int;
+    pub(crate) fn rct_defrag_put();
+    pub(crate) fn rct_defrag_enable(net: *mut bindings::net) -> c_int;
+    pub(crate) fn rct_defrag_disable(net: *mut bindings::net);
     pub(crate) fn rct_pernet_register() -> c_int;
     pub(crate) fn rct_pernet_unregister();
     pub(crate) fn rct_net_slot(net: *mut bindings::net) -> *mut *mut c_void;

@@ -133,6 +133,11 @@ pub(crate) trait NetfilterNs: Send + Sync + Sized + 'static {
     const SYSCTLS: &'static [SysctlEntry];
     /// Proc files, shown record by record by [`NetfilterNs::show`].
     const FILES: &'static [ProcSpec];
+    /// Whether the hooks see reassembled packets: IPv4 and IPv6
+    /// defragmentation (`nf_defrag_ipv4/6`, priority -400) is enabled in
+    /// every namespace before the hooks are registered, and disabled after
+    /// they go, as nf_conntrack does.
+    const DEFRAG: bool = false;
 
     /// Builds the state of a new namespace.
     fn init(this: &Arc<Self>, net: &Net<'_>) -> Result<Self::State>;
@@ -184,6 +189,8 @@ struct PerNet<T: NetfilterNs> {
     state: Arc<T::State>,
     ops: NonNull<glue::NfHookOps>,
     hooked: AtomicBool,
+    /// Defragmentation enabled in this namespace by `init_net()`.
+    defrag: bool,
     files: KVec<ProcFile<StateOps<T>>>,
     sysctl: Option<SysctlTable<StateOps<T>>>,
 }
@@ -279,6 +286,7 @@ fn init_net<T: NetfilterNs>(this: &Arc<T>, n: &Net<'_>) -> Result<KBox<PerNet<T>
             state,
             ops,
             hooked: AtomicBool::new(false),
+            defrag: false,
             files: KVec::new(),
             sysctl: None,
         },
@@ -319,6 +327,15 @@ fn init_net<T: NetfilterNs>(this: &Arc<T>, n: &Net<'_>) -> Result<KBox<PerNet<T>
             )
         };
     }
+    if T::DEFRAG {
+        // SAFETY: live net; `Registration::new()` looked the functions up
+        // (`rct_defrag_get()`) before registering the pernet operations.
+        let ret = unsafe { glue::rct_defrag_enable(n.0.as_ptr()) };
+        if ret < 0 {
+            return Err(Error::from_errno(ret));
+        }
+        pn.defrag = true;
+    }
     // SAFETY: live net; `ops` stays allocated until `PerNet::drop`, which
     // runs after unregistration and a grace period.
     let ret = unsafe { glue::rct_nf_register(n.0.as_ptr(), pn.ops.as_ptr(), nhooks) };
@@ -326,6 +343,10 @@ fn init_net<T: NetfilterNs>(this: &Arc<T>, n: &Net<'_>) -> Result<KBox<PerNet<T>
         // A partial registration was undone, but hooks registered for a
         // moment may be running on other CPUs with `priv_`.
         super::sys::synchronize_net();
+        if pn.defrag {
+            // SAFETY: enabled above in this live net.
+            unsafe { glue::rct_defrag_disable(n.0.as_ptr()) };
+        }
         return Err(Error::from_errno(ret));
     }
     // INVARIANT: registered just above.
@@ -378,6 +399,11 @@ unsafe fn exit_cb<T: NetfilterNs>(net: *mut bindings::net) {
         super::sys::synchronize_net();
     }
     T::exit(&pn.state);
+    if pn.defrag {
+        // SAFETY: enabled by `init_net()` in this namespace, whose hooks
+        // are gone: nothing of ours needs reassembled packets any more.
+        unsafe { glue::rct_defrag_disable(net) };
+    }
     // Files first, then sysctls: each removal waits for running readers.
     pn.files.clear();
     pn.sysctl = None;
@@ -423,11 +449,23 @@ impl<T: NetfilterNs> Registration<T> {
                 Ordering::Acquire,
             )
             .map_err(|_| EBUSY)?;
+        if T::DEFRAG {
+            // SAFETY: process context, no lock held: may load modules.
+            let ret = unsafe { glue::rct_defrag_get() };
+            if ret < 0 {
+                ANCHOR.store(core::ptr::null_mut(), Ordering::Release);
+                return Err(Error::from_errno(ret));
+            }
+        }
         // SAFETY: the callbacks find the anchor set above; on failure the
         // core has undone every namespace it initialised.
         let ret = unsafe { glue::rct_pernet_register() };
         if ret < 0 {
             ANCHOR.store(core::ptr::null_mut(), Ordering::Release);
+            if T::DEFRAG {
+                // SAFETY: taken above; no namespace uses them any more.
+                unsafe { glue::rct_defrag_put() };
+            }
             return Err(Error::from_errno(ret));
         }
         // INVARIANT: anchor published above.
@@ -447,6 +485,10 @@ impl<T: NetfilterNs> Drop for Registration<T> {
         // SAFETY: registered in `new()`.
         unsafe { glue::rct_pernet_unregister() };
         ANCHOR.store(core::ptr::null_mut(), Ordering::Release);
+        if T::DEFRAG {
+            // SAFETY: taken in `new()`; every namespace disabled its use.
+            unsafe { glue::rct_defrag_put() };
+        }
         let _ = &self.anchor;
     }
 }
