@@ -128,9 +128,10 @@ fi
 # (PREEMPT with DEBUG_PREEMPT, slub_debug, the real 1024 stripes) runs all
 # of them. The x86_64 guest (KASAN, lockdep, kmemleak: about three times
 # slower under TCG) runs the tests whose failures those detectors exist
-# for: load and KUnit, the TCP path, resizes and races, teardown under
-# traffic. The protocol semantics tests are the same code on both.
-X86_64_TESTS=${RCT_X86_64_TESTS:-"load.sh tcp_states.sh resize.sh torture.sh clash.sh unload_flood.sh unload_race.sh netns_churn.sh"}
+# for: load and KUnit, the TCP path, the NAT and ICMP-error paths (the
+# per-CPU note), resizes and races, teardown under traffic. The protocol
+# semantics tests are the same code on both.
+X86_64_TESTS=${RCT_X86_64_TESTS:-"load.sh tcp_states.sh nat.sh related.sh resize.sh torture.sh clash.sh unload_flood.sh unload_race.sh netns_churn.sh"}
 tests_for() {
 	if [ -n "${RCT_TESTS:-}" ]; then
 		echo "$RCT_TESTS"

@@ -3,7 +3,7 @@
 # BIG TCP (IPv6): with gso_max_size/gro_max_size above 64 KiB on the veth
 # pair, the stack hands netfilter TCP GSO packets larger than an IPv6
 # payload length can say, with payload_len 0 (ipv6_payload_len()). They are
-# valid packets of the connection, as for nf_conntrack: a 4 MB transfer
+# valid packets of the connection, as for nf_conntrack: a 16 MB transfer
 # from A to B leaves invalid +0 on both sides and the connection tracked
 # through to its close. An nft counter in A's output chain proves packets
 # over 64 KiB were sent, so the check can fail.
@@ -14,13 +14,15 @@ rct_load
 trap cleanup_all_ns EXIT
 rct_setup_pair || { rct_fail "setup"; rct_exit; }
 for l in "$A va" "$B vb"; do
-	ip -n "${l% *}" link set "${l#* }" mtu 9000 gso_max_size 185000 gro_max_size 185000 ||
+	ip -n "${l% *}" link set "${l#* }" mtu 65000 gso_max_size 185000 gro_max_size 185000 ||
 		rct_skip "gso_max_size above 64 KiB refused (BIG TCP needs Linux 5.19)"
 done
 # TSO autosizing adds gso_max_size >> (min_rtt_us >> tcp_tso_rtt_log) to
 # each burst: with the default log (9) an emulated guest's RTT of a few ms
 # keeps bursts under 64 KiB; 15 lets any RTT below 32 ms use the maximum.
-ip netns exec "$A" sysctl -qw net.ipv4.tcp_tso_rtt_log=15 || rct_fail "tcp_tso_rtt_log"
+# And at least 4 segments of ~64 KB per burst when the window allows.
+ip netns exec "$A" sysctl -qw net.ipv4.tcp_tso_rtt_log=15 net.ipv4.tcp_min_tso_segs=4 ||
+	rct_fail "tcp_tso_rtt_log, tcp_min_tso_segs"
 
 ip netns exec "$A" nft -f - <<-EOF || { rct_fail "nft counter in A"; rct_exit; }
 table ip6 rct_big {
@@ -42,14 +44,14 @@ ip netns exec "$B" nc -l -p 9000 < "$gate" > /tmp/rct_big_rcv 2> /dev/null &
 srv=$!
 exec 7> "$gate"
 sleep 0.5
-head -c 4000000 /dev/zero | ip netns exec "$A" nc -w 5 fd00::2 9000 ||
+head -c 16000000 /dev/zero | ip netns exec "$A" nc -w 5 fd00::2 9000 ||
 	rct_fail "transfer over BIG TCP"
-busywait 10000 eval '[ "$(wc -c < /tmp/rct_big_rcv)" = 4000000 ]'
+busywait 10000 eval '[ "$(wc -c < /tmp/rct_big_rcv)" = 16000000 ]'
 got=$(wc -c < /tmp/rct_big_rcv)
 exec 7>&-
 wait $srv 2>/dev/null
 rm -f "$gate" /tmp/rct_big_rcv
-rct_check "4000000 bytes received ($got)" [ "$got" = 4000000 ]
+rct_check "16000000 bytes received ($got)" [ "$got" = 16000000 ]
 big=$(ip netns exec "$A" nft list counter ip6 rct_big big | sed -n 's/.*packets \([0-9]*\).*/\1/p')
 rct_check "GSO packets over 64 KiB sent (${big:-none})" [ "${big:-0}" -gt 0 ]
 da=$(( $(rct_stat invalid "$A") - i0a )) db=$(( $(rct_stat invalid "$B") - i0b ))

@@ -48,8 +48,8 @@ datagram() {
 
 echo 0 > $D/drop_invalid
 datagram 4 10.0.0.2 5000 "IPv4 3000 bytes in fragments"
-datagram 6 "[fd00::2]" 5000 "IPv6 3000 bytes in fragments"
+datagram 6 "[fd00::2]" 5001 "IPv6 3000 bytes in fragments"
 echo 1 > $D/drop_invalid
-datagram 4 10.0.0.2 5001 "IPv4 fragments, drop_invalid=1"
-datagram 6 "[fd00::2]" 5001 "IPv6 fragments, drop_invalid=1"
+datagram 4 10.0.0.2 5002 "IPv4 fragments, drop_invalid=1"
+datagram 6 "[fd00::2]" 5003 "IPv6 fragments, drop_invalid=1"
 rct_exit
