@@ -241,6 +241,27 @@ rct_setup_router() {
 	ip netns exec "$R" sh -c 'echo 1 > /proc/sys/net/ipv4/ip_forward; echo 1 > /proc/sys/net/ipv6/conf/all/forwarding'
 }
 
+# rct_drop_rsts NS TABLE PORT...: an nft table TABLE in NS that drops TCP
+# RSTs to or from each PORT at output priority -300, before rconntrack's
+# LOCAL_OUT hook (-199) sees them: the answers a stack with no socket gives
+# to crafted segments.
+rct_drop_rsts() {
+	local ns=$1 table=$2 p rules=""
+	shift 2
+	for p in "$@"; do
+		rules="$rules
+		tcp sport $p tcp flags & rst == rst drop
+		tcp dport $p tcp flags & rst == rst drop"
+	done
+	ip netns exec "$ns" nft -f - <<-EOF
+	table inet $table {
+		chain out {
+			type filter hook output priority -300; policy accept;$rules
+		}
+	}
+	EOF
+}
+
 # rct_entries NS: the namespace's /proc/net/rconntrack.
 rct_entries() {
 	ip netns exec "$1" cat /proc/net/rconntrack

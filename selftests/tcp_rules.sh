@@ -39,15 +39,7 @@ declare -A n0
 # The receivers' TCP stacks answer crafted segments with RSTs (no
 # sockets): drop those before rconntrack's LOCAL_OUT hook (-199) sees them.
 for ns in "$A" "$B"; do
-	ip netns exec "$ns" nft -f - <<-EOF || { rct_fail "nft rules in $ns"; rct_exit; }
-	table inet rct_tcp_rules {
-		chain out {
-			type filter hook output priority -300; policy accept;
-			tcp sport $CPORT tcp flags & rst == rst drop
-			tcp dport $CPORT tcp flags & rst == rst drop
-		}
-	}
-	EOF
+	rct_drop_rsts "$ns" rct_tcp_rules $CPORT || { rct_fail "nft rules in $ns"; rct_exit; }
 done
 
 # seg NS SRC DST SPORT DPORT FLAGS SEQ ACK: one crafted segment.
@@ -80,17 +72,7 @@ A4='10\.0\.0\.1'
 B4='10\.0\.0\.2'
 
 # 1. Loopback.
-for ns in "$A"; do
-	ip netns exec "$ns" nft -f - <<-EOF || rct_fail "nft lo rule"
-	table inet rct_tcp_rules_lo {
-		chain out {
-			type filter hook output priority -300; policy accept;
-			tcp sport 8300 tcp flags & rst == rst drop
-			tcp dport 8300 tcp flags & rst == rst drop
-		}
-	}
-	EOF
-done
+rct_drop_rsts "$A" rct_tcp_rules_lo 8300 || rct_fail "nft lo rule"
 f0=$(rct_stat found "$A")
 seg "$A" 127.0.0.1 127.0.0.1 41000 8300 S 1000 0
 seg "$A" 127.0.0.1 127.0.0.1 8300 41000 SA 5000 1001

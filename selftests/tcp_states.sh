@@ -29,15 +29,7 @@ rct_setup_pair || { rct_fail "setup"; rct_exit; }
 
 CPORT=8100
 for ns in "$A" "$B"; do
-	ip netns exec "$ns" nft -f - <<-EOF || { rct_fail "nft rules in $ns"; rct_exit; }
-	table inet rct_tcp_states {
-		chain out {
-			type filter hook output priority -300; policy accept;
-			tcp sport $CPORT tcp flags & rst == rst drop
-			tcp dport $CPORT tcp flags & rst == rst drop
-		}
-	}
-	EOF
+	rct_drop_rsts "$ns" rct_tcp_states $CPORT || { rct_fail "nft rules in $ns"; rct_exit; }
 done
 
 # crafted_line NS SPORT: the entry of the crafted connection from SPORT.
