@@ -71,12 +71,11 @@ w1=$!
 done) &
 w2=$!
 end=$(( $(rct_now_ms) + secs * 1000 ))
-resizes=0 above=0
+resizes=0
 while [ "$(rct_now_ms)" -lt "$end" ]; do
 	for b in 1024 8192 2048 16384; do
 		echo $b > /proc/sys/net/rconntrack/buckets || rct_fail "resize to $b"
 		resizes=$((resizes + 1))
-		[ "$(rct_sysctl max)" -gt "$(rct_sysctl max_ceiling)" ] && above=$((above + 1))
 	done
 done
 touch $stop
@@ -87,7 +86,10 @@ wait $w1 $w2
 cat /tmp/rct-reader-b /tmp/rct-reader-i
 rct_check "/proc/net/rconntrack reads under $resizes resizes, in B" [ $rc_b = 0 ]
 rct_check "/proc/net/rconntrack reads under $resizes resizes, in init" [ $rc_i = 0 ]
-rct_check "max never seen above the ceiling during the writer race ($above times)" [ $above = 0 ]
+# Only the state the race leaves can be checked: max and max_ceiling are
+# two reads, and the writers can move both between them (max read at
+# ceil10, then max set to ceil1 and the ceiling lowered to it) whatever
+# the module does.
 rct_check "max ($(rct_sysctl max)) not above the ceiling ($(rct_sysctl max_ceiling)) after the race" \
 	[ "$(rct_sysctl max)" -le "$(rct_sysctl max_ceiling)" ]
 echo 10 > /proc/sys/net/rconntrack/max_lowmem_percent
