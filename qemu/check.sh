@@ -131,12 +131,23 @@ fi
 # for: load and KUnit, the TCP path, the NAT and ICMP-error paths (the
 # per-CPU note), resizes and races, teardown under traffic. The protocol
 # semantics tests are the same code on both.
-X86_64_TESTS=${RCT_X86_64_TESTS:-"load.sh tcp_states.sh nat.sh related.sh resize.sh torture.sh clash.sh unload_flood.sh unload_race.sh netns_churn.sh"}
+#
+# big_tcp.sh runs on x86_64 only: the emulated i386 guest's TCP rarely
+# builds a TSO burst over 64 KiB (one packet in 4 MB once, none in 16 MB
+# another time), so there the test could not show what it checks. The
+# parser's side of BIG TCP is the same code on both (and host-tested).
+X86_64_TESTS=${RCT_X86_64_TESTS:-"load.sh tcp_states.sh nat.sh related.sh big_tcp.sh resize.sh torture.sh clash.sh unload_flood.sh unload_race.sh netns_churn.sh"}
+I386_NOT=${RCT_I386_NOT:-"big_tcp.sh"}
 tests_for() {
+	local t
 	if [ -n "${RCT_TESTS:-}" ]; then
 		echo "$RCT_TESTS"
 	elif [ "$1" = x86_64 ]; then
 		echo "$X86_64_TESTS"
+	else
+		for t in $(sed -e ':a' -e '/\\$/N; s/\\\n//; ta' "$RCT_ROOT/selftests/Makefile" | sed -n 's/^TEST_PROGS *:= *//p'); do
+			case " $I386_NOT " in *" $t "*) ;; *) echo "$t" ;; esac
+		done
 	fi
 }
 mkdir -p "$CACHE/run"

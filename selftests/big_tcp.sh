@@ -20,9 +20,11 @@ done
 # TSO autosizing adds gso_max_size >> (min_rtt_us >> tcp_tso_rtt_log) to
 # each burst: with the default log (9) an emulated guest's RTT of a few ms
 # keeps bursts under 64 KiB; 15 lets any RTT below 32 ms use the maximum.
-# And at least 4 segments of ~64 KB per burst when the window allows.
-ip netns exec "$A" sysctl -qw net.ipv4.tcp_tso_rtt_log=15 net.ipv4.tcp_min_tso_segs=4 ||
-	rct_fail "tcp_tso_rtt_log, tcp_min_tso_segs"
+# And at least 4 segments of ~64 KB per burst when the window allows, and
+# windows that allow it.
+ip netns exec "$A" sysctl -qw net.ipv4.tcp_tso_rtt_log=15 net.ipv4.tcp_min_tso_segs=4 \
+	net.ipv4.tcp_wmem="4096 1048576 16777216" || rct_fail "A's TCP sysctls"
+ip netns exec "$B" sysctl -qw net.ipv4.tcp_rmem="4096 1048576 16777216" || rct_fail "B's TCP sysctls"
 
 ip netns exec "$A" nft -f - <<-EOF || { rct_fail "nft counter in A"; rct_exit; }
 table ip6 rct_big {
