@@ -146,22 +146,33 @@ rct_dmesg_mark() {
 # ring: whatever was logged after it is partly gone, so no grep of it can
 # be trusted.
 rct_dmesg_since() {
-	local mark=${RCT_DMESG_MARK:-}
+	local mark=${RCT_DMESG_MARK:-} log
 
 	if [ -z "$mark" ]; then
 		rct_fail "rct_dmesg_since without rct_dmesg_mark" >&2
 		return 1
 	fi
-	dmesg | awk -v m="$mark" '
+	# The log is read once and the mark looked for before anything is
+	# printed: a reader that stops early (grep -q) must not turn a write
+	# error (SIGPIPE) into "mark gone".
+	log=$(dmesg | awk -v m="$mark" '
 		$NF == m { seen = 1; n = 0; next }
 		seen { line[++n] = $0 }
 		END {
+			if (!seen)
+				exit 1
+			print "seen"
 			for (i = 1; i <= n; i++)
 				print line[i]
-			exit !seen
-		}' && return 0
-	rct_fail "dmesg mark $mark no longer in the kernel log (ring wrapped): the log since it cannot be checked" >&2
-	return 1
+		}')
+	if [ "${log%%$'\n'*}" != seen ]; then
+		rct_fail "dmesg mark $mark no longer in the kernel log (ring wrapped): the log since it cannot be checked" >&2
+		return 1
+	fi
+	case $log in
+	*$'\n'*) printf '%s\n' "${log#*$'\n'}" ;;
+	esac
+	return 0
 }
 
 # rct_stat NAME [NS]: a counter of /proc/net/stat/rconntrack (hex per CPU,
