@@ -324,19 +324,29 @@ fn be16(b: &[u8], i: usize) -> u16 {
     u16::from_be_bytes([b[i], b[i + 1]])
 }
 
-/// Parses an IPv4 packet.
-pub fn parse_ipv4(r: &impl PacketReader) -> Parsed {
+/// The fixed IPv4 header at `off` and its length (IHL), checked: version
+/// 4, at least 20 bytes.
+fn ipv4_header(r: &impl PacketReader, off: usize) -> Result<([u8; 20], usize), Invalid> {
     let mut h = [0u8; 20];
-    if !r.read(0, &mut h) {
-        return Parsed::Invalid(Invalid::Truncated);
+    if !r.read(off, &mut h) {
+        return Err(Invalid::Truncated);
     }
     if h[0] >> 4 != 4 {
-        return Parsed::Invalid(Invalid::BadVersion);
+        return Err(Invalid::BadVersion);
     }
     let ihl = ((h[0] & 0x0f) as usize) * 4;
     if ihl < 20 {
-        return Parsed::Invalid(Invalid::BadIhl);
+        return Err(Invalid::BadIhl);
     }
+    Ok((h, ihl))
+}
+
+/// Parses an IPv4 packet.
+pub fn parse_ipv4(r: &impl PacketReader) -> Parsed {
+    let (h, ihl) = match ipv4_header(r, 0) {
+        Ok(v) => v,
+        Err(why) => return Parsed::Invalid(why),
+    };
     let tot_len = match be16(&h, 2) as usize {
         // BIG TCP: the packet's own length.
         0 if r.gso_tcp() => r.len(),
@@ -543,17 +553,13 @@ fn parse_quoted(r: &impl PacketReader, outer: &Tuple, off: usize, end: usize) ->
         ..Tuple::default()
     };
     let l4off = if outer.l3 == NFPROTO_IPV4 {
-        let mut h = [0u8; 20];
-        if off + 20 > end || !r.read(off, &mut h) {
+        if off + 20 > end {
             return Parsed::Invalid(Invalid::Truncated);
         }
-        if h[0] >> 4 != 4 {
-            return Parsed::Invalid(Invalid::BadVersion);
-        }
-        let ihl = ((h[0] & 0x0f) as usize) * 4;
-        if ihl < 20 {
-            return Parsed::Invalid(Invalid::BadIhl);
-        }
+        let (h, ihl) = match ipv4_header(r, off) {
+            Ok(v) => v,
+            Err(why) => return Parsed::Invalid(why),
+        };
         // A non-first fragment has no transport header to match.
         if be16(&h, 6) & 0x1fff != 0 {
             return Parsed::Invalid(Invalid::Fragment);
