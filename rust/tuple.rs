@@ -632,8 +632,20 @@ pub fn can_create(t: &Tuple, tcp: u8) -> bool {
 /// nf_conntrack's `tcp_valid_flags`: combinations a real stack sends.
 fn tcp_flags_valid(f: u8) -> bool {
     use tcp_flags::*;
-    const VALID: [u8; 6] = [SYN, SYN | ACK, RST, RST | ACK, FIN | ACK, ACK];
-    VALID.contains(&(f & !(PSH | URG)))
+    // PSH always allowed (ECE and CWR are masked off by the parser); URG
+    // only where a stack sends it.
+    const VALID: [u8; 9] = [
+        SYN,
+        SYN | URG,
+        SYN | ACK,
+        RST,
+        RST | ACK,
+        FIN | ACK,
+        FIN | ACK | URG,
+        ACK,
+        ACK | URG,
+    ];
+    VALID.contains(&(f & !PSH))
 }
 
 #[cfg(test)]
@@ -938,6 +950,13 @@ mod tests {
         assert!(!tcp_flags_valid(SYN | FIN));
         assert!(!tcp_flags_valid(SYN | RST));
         assert!(!tcp_flags_valid(FIN));
+        // nf_conntrack's tcp_valid_flags: URG only with SYN, ACK, FIN|ACK.
+        assert!(tcp_flags_valid(SYN | URG));
+        assert!(tcp_flags_valid(ACK | URG | PSH));
+        assert!(tcp_flags_valid(FIN | ACK | URG));
+        assert!(!tcp_flags_valid(SYN | ACK | URG));
+        assert!(!tcp_flags_valid(RST | URG));
+        assert!(!tcp_flags_valid(RST | ACK | URG));
     }
 
     fn udp4(s: [u8; 4], d: [u8; 4], sp: u16, dp: u16) -> Tuple {
