@@ -10,7 +10,7 @@
 use crate::kernel_ext::sys;
 use crate::kernel_ext::sysctl::SysctlEntry;
 use crate::limits;
-use crate::proto::{TcpState, TimeoutKind, DEFAULT_TIMEOUTS, TCP_STATES};
+use crate::proto::{TcpCfg, TcpState, TimeoutKind, DEFAULT_TCP_CFG, DEFAULT_TIMEOUTS, TCP_STATES};
 use crate::tracker::{NetState, Tracker};
 use core::pin::Pin;
 use core::sync::atomic::{AtomicU32, Ordering};
@@ -22,7 +22,8 @@ const T_UDP_STREAM: usize = TCP_STATES + 1;
 const T_ICMP: usize = TCP_STATES + 2;
 const T_GENERIC: usize = TCP_STATES + 3;
 const T_TCP_UNACK: usize = TCP_STATES + 4;
-const NTIMEOUTS: usize = TCP_STATES + 5;
+const T_TCP_RETRANS: usize = TCP_STATES + 5;
+const NTIMEOUTS: usize = TCP_STATES + 6;
 
 /// Largest accepted `max_lowmem_percent`.
 pub(crate) const MAX_LOWMEM_PERCENT: u32 = 90;
@@ -34,6 +35,10 @@ pub(crate) struct Settings {
     timeouts: [AtomicU32; NTIMEOUTS],
     log_invalid: AtomicU32,
     drop_invalid: AtomicU32,
+    tcp_loose: AtomicU32,
+    tcp_be_liberal: AtomicU32,
+    tcp_max_retrans: AtomicU32,
+    tcp_ignore_invalid_rst: AtomicU32,
     /// Lowmem at load time, KiB.
     pub(crate) lowmem_kib: u32,
     /// Serialises writers of `max` and `max_lowmem_percent`: each checks
@@ -57,12 +62,18 @@ impl Settings {
         t[T_ICMP] = d.icmp;
         t[T_GENERIC] = d.generic;
         t[T_TCP_UNACK] = d.tcp_unack;
+        t[T_TCP_RETRANS] = d.tcp_retrans;
+        let c = DEFAULT_TCP_CFG;
         Ok(Settings {
             max: AtomicU32::new(1),
             max_lowmem_percent: AtomicU32::new(limits::DEFAULT_MAX_LOWMEM_PERCENT),
             timeouts: t.map(AtomicU32::new),
             log_invalid: AtomicU32::new(0),
             drop_invalid: AtomicU32::new(0),
+            tcp_loose: AtomicU32::new(u32::from(c.loose)),
+            tcp_be_liberal: AtomicU32::new(u32::from(c.be_liberal)),
+            tcp_max_retrans: AtomicU32::new(u32::from(c.max_retrans)),
+            tcp_ignore_invalid_rst: AtomicU32::new(u32::from(c.ignore_invalid_rst)),
             lowmem_kib,
             limit_lock: KBox::pin_init(kernel::new_mutex!(()), GFP_KERNEL)?,
             debug_hook_delay_us: AtomicU32::new(0),
@@ -104,16 +115,24 @@ impl Settings {
         self.drop_invalid.load(Ordering::Relaxed) != 0
     }
 
+    /// The TCP settings besides timeouts.
+    pub(crate) fn tcp_cfg(&self) -> TcpCfg {
+        TcpCfg {
+            loose: self.tcp_loose.load(Ordering::Relaxed) != 0,
+            be_liberal: self.tcp_be_liberal.load(Ordering::Relaxed) != 0,
+            max_retrans: self.tcp_max_retrans.load(Ordering::Relaxed) as u8,
+            ignore_invalid_rst: self.tcp_ignore_invalid_rst.load(Ordering::Relaxed) != 0,
+        }
+    }
+
     /// Timeout in seconds.
     pub(crate) fn timeout(&self, k: TimeoutKind) -> u32 {
         let i = match k {
             // SYN_SENT2 shares SYN_SENT's timeout, as in nf_conntrack.
             TimeoutKind::Tcp(TcpState::SynSent2) => 1,
             TimeoutKind::Tcp(s) => s as usize,
-            TimeoutKind::TcpUnacked => {
-                let est = self.timeouts[TcpState::Established as usize].load(Ordering::Relaxed);
-                return est.min(self.timeouts[T_TCP_UNACK].load(Ordering::Relaxed));
-            }
+            TimeoutKind::TcpUnacked => T_TCP_UNACK,
+            TimeoutKind::TcpRetrans => T_TCP_RETRANS,
             TimeoutKind::UdpUnreplied => T_UDP,
             TimeoutKind::UdpStream => T_UDP_STREAM,
             TimeoutKind::Icmp => T_ICMP,
@@ -151,6 +170,10 @@ enum Id {
     Timeout(usize),
     LogInvalid,
     DropInvalid,
+    TcpLoose,
+    TcpBeLiberal,
+    TcpMaxRetrans,
+    TcpIgnoreInvalidRst,
 }
 
 fn clamp_i32(v: usize) -> i32 {
@@ -184,6 +207,10 @@ pub(crate) fn read(t: &Tracker, ns: &NetState, idx: usize) -> i32 {
         Id::Timeout(i) => clamp_i32(s.timeouts[i].load(Ordering::Relaxed) as usize),
         Id::LogInvalid => s.log_invalid.load(Ordering::Relaxed) as i32,
         Id::DropInvalid => s.drop_invalid.load(Ordering::Relaxed) as i32,
+        Id::TcpLoose => s.tcp_loose.load(Ordering::Relaxed) as i32,
+        Id::TcpBeLiberal => s.tcp_be_liberal.load(Ordering::Relaxed) as i32,
+        Id::TcpMaxRetrans => s.tcp_max_retrans.load(Ordering::Relaxed) as i32,
+        Id::TcpIgnoreInvalidRst => s.tcp_ignore_invalid_rst.load(Ordering::Relaxed) as i32,
     }
 }
 
@@ -260,6 +287,18 @@ pub(crate) fn write(t: &Tracker, ns: &NetState, idx: usize, v: i32) -> Result {
         }
         Id::LogInvalid => flag(&s.log_invalid, v),
         Id::DropInvalid => flag(&s.drop_invalid, v),
+        Id::TcpLoose => flag(&s.tcp_loose, v),
+        Id::TcpBeLiberal => flag(&s.tcp_be_liberal, v),
+        Id::TcpIgnoreInvalidRst => flag(&s.tcp_ignore_invalid_rst, v),
+        Id::TcpMaxRetrans => {
+            // A u8, as nf_conntrack's (proc_dou8vec_minmax).
+            if !(0..=255).contains(&v) {
+                pr_warn!("tcp_max_retrans {} rejected: allowed 0..255\n", v);
+                return Err(EINVAL);
+            }
+            s.tcp_max_retrans.store(v as u32, Ordering::Relaxed);
+            Ok(())
+        }
         Id::MaxCeiling | Id::Count | Id::EntrySize | Id::MemoryBytes => Err(EPERM),
     }
 }
@@ -285,7 +324,7 @@ const fn read_only(name: &'static CStr) -> SysctlEntry {
 }
 
 /// What each sysctl is, in [`SYSCTLS`] order.
-const IDS: [Id; 22] = [
+const IDS: [Id; 27] = [
     Id::Max,
     Id::MaxLowmemPercent,
     Id::MaxCeiling,
@@ -302,6 +341,11 @@ const IDS: [Id; 22] = [
     Id::Timeout(7),
     Id::Timeout(8),
     Id::Timeout(T_TCP_UNACK),
+    Id::Timeout(T_TCP_RETRANS),
+    Id::TcpLoose,
+    Id::TcpBeLiberal,
+    Id::TcpMaxRetrans,
+    Id::TcpIgnoreInvalidRst,
     Id::Timeout(T_UDP),
     Id::Timeout(T_UDP_STREAM),
     Id::Timeout(T_ICMP),
@@ -311,7 +355,7 @@ const IDS: [Id; 22] = [
 ];
 
 /// The sysctl entries under `/proc/sys/net/rconntrack`.
-pub(crate) const SYSCTLS: [SysctlEntry; 22] = [
+pub(crate) const SYSCTLS: [SysctlEntry; 27] = [
     global(c"max"),
     global(c"max_lowmem_percent"),
     read_only(c"max_ceiling"),
@@ -328,6 +372,11 @@ pub(crate) const SYSCTLS: [SysctlEntry; 22] = [
     global(c"tcp_timeout_time_wait"),
     global(c"tcp_timeout_close"),
     global(c"tcp_timeout_unacknowledged"),
+    global(c"tcp_timeout_max_retrans"),
+    global(c"tcp_loose"),
+    global(c"tcp_be_liberal"),
+    global(c"tcp_max_retrans"),
+    global(c"tcp_ignore_invalid_rst"),
     global(c"udp_timeout"),
     global(c"udp_timeout_stream"),
     global(c"icmp_timeout"),

@@ -41,12 +41,22 @@ mod tests {
         p[33] = tuple::tcp_flags::SYN;
         let parsed = tuple::parse_ipv4(&SliceReader(&p));
         assert!(matches!(parsed, tuple::Parsed::Track(..)));
-        if let tuple::Parsed::Track(t, f) = parsed {
+        if let tuple::Parsed::Track(t, seg) = parsed {
             assert_eq!(t.src_id, 1234);
             assert_eq!(t.invert().invert(), t);
-            let st = proto::initial_status(&t, f, 0);
+            let cfg = proto::DEFAULT_TCP_CFG;
+            let (st, mut w, _) = proto::tcp_first(&seg, &cfg, |_| 60).unwrap();
             assert_eq!(st & status::TCP_STATE_MASK, TcpState::SynSent as u32);
-            let u = proto::update(&t, st, Dir::Reply, 0x12, 0);
+            let synack = tuple::Seg {
+                flags: 0x12,
+                ack: 1,
+                sack: 1,
+                win: 100,
+                end: 1,
+                ..tuple::Seg::default()
+            };
+            let u = proto::tcp_packet(st, &mut w, Dir::Reply, &synack, &cfg, |_| 60);
+            assert!(!u.invalid);
             assert_eq!(u.status & status::TCP_STATE_MASK, TcpState::SynRecv as u32);
         }
         // Truncated header: invalid, never a tuple.
@@ -62,6 +72,7 @@ mod tests {
 
     impl TableKey for K {
         type Dir = K;
+        type Ext = ();
         fn dir(&self, reply: bool) -> K {
             if reply {
                 K(self.1, self.0)

@@ -61,8 +61,10 @@ use crate::kernel_ext::sysctl::SysctlEntry;
 use crate::kernel_ext::table::{self, Found, InsertError, Owner, Table, TableKey};
 use crate::kernel_ext::work::PeriodicWork;
 use crate::knobs::{self, Settings};
-use crate::proto::{self, status, Action, Dir, TcpState, TimeoutKind, TICKS_PER_SEC};
-use crate::tuple::{self, Conn, Invalid, PacketReader, Parsed, Tuple, NFPROTO_IPV4, NFPROTO_IPV6};
+use crate::proto::{self, status, Action, Dir, TcpState, TcpWin, TimeoutKind, TICKS_PER_SEC};
+use crate::tuple::{
+    self, Conn, Invalid, PacketReader, Parsed, Seg, Tuple, IPPROTO_TCP, NFPROTO_IPV4, NFPROTO_IPV6,
+};
 use core::fmt::Write;
 use core::sync::atomic::{AtomicU32, Ordering};
 use kernel::prelude::*;
@@ -83,6 +85,28 @@ impl TableKey for Conn {
         key.hash(&[
             w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7], w[8], w[9], salt,
         ])
+    }
+
+    /// The TCP window ([`TcpWin`], packed), zero for other protocols;
+    /// read and written under [`Table::lock_entry`] only.
+    type Ext = [AtomicU32; proto::TCP_WIN_WORDS];
+}
+
+/// The entry's TCP window. Relaxed loads: the caller holds the entry lock,
+/// which orders them after the last holder's stores.
+fn load_win(e: &Entry) -> TcpWin {
+    let mut w = [0u32; proto::TCP_WIN_WORDS];
+    for (d, a) in w.iter_mut().zip(e.ext.iter()) {
+        *d = a.load(Ordering::Relaxed);
+    }
+    TcpWin::unpack(&w)
+}
+
+/// Stores the entry's TCP window (entry lock held, or entry not
+/// published yet).
+fn store_win(e: &Entry, w: &TcpWin) {
+    for (a, v) in e.ext.iter().zip(w.pack()) {
+        a.store(v, Ordering::Relaxed);
     }
 }
 
@@ -377,7 +401,7 @@ impl Tracker {
             return match parse() {
                 Parsed::Ignore => Verdict::Accept,
                 Parsed::Invalid(why) => self.invalid(ns, why),
-                Parsed::Track(t, flags) => self.track(ns, skb, &t, flags),
+                Parsed::Track(t, seg) => self.track(ns, skb, &t, &seg),
                 Parsed::Related(t, dst) => self.related(ns, &t, &dst),
             };
         }
@@ -388,19 +412,20 @@ impl Tracker {
                     // A known connection, already updated at track.
                     return Verdict::Accept;
                 }
-                let out = match parse() {
-                    Parsed::Track(o, _) => o,
+                let (out, seg) = match parse() {
+                    Parsed::Track(o, seg) => (o, seg),
                     // Unparsable now, though it was at track: create the
-                    // connection as it entered.
-                    _ => n.tuple,
+                    // connection as it entered (a TCP one picked up, with
+                    // the flags only, as its segment is gone).
+                    _ => (n.tuple, Seg::flags(n.flags)),
                 };
-                return self.create(ns, &n.tuple, &out, n.flags);
+                return self.create(ns, &n.tuple, &out, &seg);
             }
         }
         match parse() {
             // Counted once, where the packet enters.
             Parsed::Ignore | Parsed::Invalid(_) | Parsed::Related(..) => Verdict::Accept,
-            Parsed::Track(t, flags) => self.confirm(ns, &t, flags),
+            Parsed::Track(t, seg) => self.confirm(ns, &t, &seg),
         }
     }
 
@@ -413,6 +438,16 @@ impl Tracker {
             Verdict::Drop
         } else {
             Verdict::Accept
+        }
+    }
+
+    /// Whether a packet with tuple `t` and segment `seg` may open a
+    /// connection (TCP: a SYN, or an ACK under `tcp_loose`).
+    fn can_create(&self, t: &Tuple, seg: &Seg) -> bool {
+        if t.l4 == IPPROTO_TCP {
+            proto::tcp_can_create(seg, &self.settings.tcp_cfg())
+        } else {
+            tuple::can_create(t, seg.flags)
         }
     }
 
@@ -441,14 +476,14 @@ impl Tracker {
 
     /// PRE_ROUTING / LOCAL_OUT: update a known connection, and leave the
     /// confirm hook a note on what to do with this packet.
-    fn track(&self, ns: &NetState, skb: &Skb<'_>, t: &Tuple, flags: u8) -> Verdict {
+    fn track(&self, ns: &NetState, skb: &Skb<'_>, t: &Tuple, seg: &Seg) -> Verdict {
         let g = rcu::read_lock();
         let now = sys::jiffies();
         let found = self.lookup(&g, ns, t);
         let (create, verdict) = match found {
             Some(f) if !Self::expired(f.entry, now) => {
                 ns.inc(Stat::Found);
-                self.update(ns, f.entry, dir_of(f.reply), flags, now)
+                self.update(ns, f.entry, dir_of(f.reply), seg, now)
             }
             found => {
                 if let Some(f) = found {
@@ -457,7 +492,7 @@ impl Tracker {
                     self.table
                         .remove_if(f.entry, |e| Self::expired(e, sys::jiffies()));
                 }
-                if tuple::can_create(t, flags) {
+                if self.can_create(t, seg) {
                     (true, Verdict::Accept)
                 } else {
                     (false, self.invalid(ns, Invalid::CannotCreate))
@@ -471,7 +506,7 @@ impl Tracker {
                     ns: ns.shared.id,
                     len: skb.len() as u32,
                     create,
-                    flags,
+                    flags: seg.flags,
                     tuple: *t,
                 },
             );
@@ -507,39 +542,28 @@ impl Tracker {
         }
     }
 
-    /// Applies a packet to an entry's state (lock-free CAS on the status),
-    /// then sets the expiry the new status calls for.
+    /// Applies a packet to an entry's state, then sets the expiry the new
+    /// state calls for. TCP: [`Self::update_tcp`]. Other protocols:
+    /// lock-free, a CAS on the status.
     ///
     /// Race: the status CAS and the expiry store are two steps, so CPU A
-    /// (ESTABLISHED -> ESTABLISHED, 5 days) and CPU B (ESTABLISHED ->
-    /// CLOSE, 10 s) can store their expiries in the opposite order of their
-    /// CASes, leaving CLOSE with 5 days. Each writer therefore re-reads the
-    /// status after its store and, if another CPU changed it meanwhile,
-    /// stores the expiry of the status now in place; the last store is then
-    /// always followed by a check against the final status.
+    /// and CPU B can store their expiries in the opposite order of their
+    /// CASes. Each writer therefore re-reads the status after its store
+    /// and, if another CPU changed it meanwhile, stores the expiry of the
+    /// status now in place; the last store is then always followed by a
+    /// check against the final status.
     ///
     /// Returns whether the confirm hook is to create a connection for this
     /// packet (it reopens a closed one), and the verdict.
-    fn update(&self, ns: &NetState, e: &Entry, dir: Dir, flags: u8, now: usize) -> (bool, Verdict) {
+    fn update(&self, ns: &NetState, e: &Entry, dir: Dir, seg: &Seg, now: usize) -> (bool, Verdict) {
+        if e.key.l4() == IPPROTO_TCP {
+            return self.update_tcp(ns, e, dir, seg, now);
+        }
         let tick = tick(now);
         let key = e.key.orig();
         let mut st = e.status.load(Ordering::Relaxed);
         let u = loop {
-            let u = proto::update(&key, st, dir, flags, tick);
-            if u.invalid {
-                return (false, self.invalid(ns, Invalid::BadTcpFlags));
-            }
-            if u.action != Action::Keep {
-                // Kill: an unanswered connection reset (nf_conntrack's
-                // "only reply is a RST"). Reopen: a SYN that starts a new
-                // connection on a closed one's tuple; removed here, the
-                // confirm hook then creates the new entry from this very
-                // packet, oriented by its sender, as nf_conntrack's kill
-                // and NF_REPEAT do. remove() refuses an entry another CPU
-                // removed first, so a racing pair removes it once.
-                self.table.remove(e);
-                return (u.action == Action::Reopen, Verdict::Accept);
-            }
+            let u = proto::update(&key, st, dir, tick);
             match e
                 .status
                 .compare_exchange(st, u.status, Ordering::AcqRel, Ordering::Relaxed)
@@ -568,9 +592,67 @@ impl Tracker {
         (false, Verdict::Accept)
     }
 
+    /// The TCP part of [`Self::update`]: nf_conntrack_tcp_packet() under
+    /// the entry's lock, which serialises the window, the status and the
+    /// expiry of this entry (what nf_conntrack's `ct->lock` protects).
+    fn update_tcp(
+        &self,
+        ns: &NetState,
+        e: &Entry,
+        dir: Dir,
+        seg: &Seg,
+        now: usize,
+    ) -> (bool, Verdict) {
+        let cfg = self.settings.tcp_cfg();
+        let g = self.table.lock_entry(e);
+        let st = e.status.load(Ordering::Relaxed);
+        let mut w = load_win(e);
+        let u = proto::tcp_packet(st, &mut w, dir, seg, &cfg, |k| self.settings.timeout(k));
+        // Ignored and invalid segments move the window's notes too.
+        store_win(e, &w);
+        if u.action != Action::Keep {
+            drop(g);
+            // Kill: an unanswered connection reset (nf_conntrack's "only
+            // reply is a RST"). Reopen: a SYN that starts a new connection
+            // on a closed one's tuple; removed here, the confirm hook then
+            // creates the new entry from this very packet, oriented by its
+            // sender, as nf_conntrack's kill and NF_REPEAT do. remove()
+            // refuses an entry another CPU removed first, so a racing pair
+            // removes it once.
+            self.table.remove(e);
+            return (u.action == Action::Reopen, Verdict::Accept);
+        }
+        if u.invalid {
+            if u.lower {
+                // nf_tcp_handle_invalid(): an assured connection whose
+                // closing segments fall out of window gets the
+                // unacknowledged timeout if at least 120 s are left.
+                let unack = self.timeout_jiffies(TimeoutKind::TcpUnacked);
+                let left = e.expires.load(Ordering::Relaxed).wrapping_sub(now) as isize;
+                if left >= sys::secs_to_jiffies(120) as isize && left > unack as isize {
+                    e.expires
+                        .store(now.wrapping_add(unack), Ordering::Release);
+                }
+            }
+            drop(g);
+            let why = if u.window {
+                Invalid::OutOfWindow
+            } else {
+                Invalid::TcpState
+            };
+            return (false, self.invalid(ns, why));
+        }
+        e.status.store(u.status, Ordering::Release);
+        if let Some(k) = u.timeout {
+            e.expires
+                .store(now.wrapping_add(self.timeout_jiffies(k)), Ordering::Release);
+        }
+        (false, Verdict::Accept)
+    }
+
     /// LOCAL_IN / POST_ROUTING without a note from the track hook: insert
     /// the packet's connection as it is now, unless it is known.
-    fn confirm(&self, ns: &NetState, t: &Tuple, flags: u8) -> Verdict {
+    fn confirm(&self, ns: &NetState, t: &Tuple, seg: &Seg) -> Verdict {
         let g = rcu::read_lock();
         let now = sys::jiffies();
         let found = self.lookup(&g, ns, t);
@@ -582,14 +664,14 @@ impl Tracker {
                 .remove_if(f.entry, |e| Self::expired(e, sys::jiffies()));
         }
         drop(g);
-        self.create(ns, t, t, flags)
+        self.create(ns, t, t, seg)
     }
 
     /// LOCAL_IN / POST_ROUTING: insert the connection of a packet that
     /// entered as `orig` and leaves as `out` (see the module docs on NAT).
     /// A connection another CPU inserted meanwhile is a clash, counted.
-    fn create(&self, ns: &NetState, orig: &Tuple, out: &Tuple, flags: u8) -> Verdict {
-        if !tuple::can_create(orig, flags) {
+    fn create(&self, ns: &NetState, orig: &Tuple, out: &Tuple, seg: &Seg) -> Verdict {
+        if !self.can_create(orig, seg) {
             return Verdict::Accept;
         }
         // IPv6 NAT does not fit in an entry: keep the tuple it entered with.
@@ -597,9 +679,17 @@ impl Tracker {
         let t = orig;
         let g = rcu::read_lock();
         let now = sys::jiffies();
-        let st = proto::initial_status(t, flags, tick(now));
-        let expires =
-            now.wrapping_add(self.timeout_jiffies(proto::timeout_kind(t.l4, t.is_icmp(), st)));
+        let (st, win, kind) = if t.l4 == IPPROTO_TCP {
+            let cfg = self.settings.tcp_cfg();
+            match proto::tcp_first(seg, &cfg, |k| self.settings.timeout(k)) {
+                Some((st, w, k)) => (st, Some(w), k),
+                None => return Verdict::Accept,
+            }
+        } else {
+            let st = proto::initial_status(t, tick(now));
+            (st, None, proto::timeout_kind(t.l4, t.is_icmp(), st))
+        };
+        let expires = now.wrapping_add(self.timeout_jiffies(kind));
         // `max` holds each namespace (nf_conntrack_max against the
         // namespace's count); the lowmem ceiling holds the table, all
         // namespaces together.
@@ -645,6 +735,10 @@ impl Tracker {
             }
         };
         ns.inc(Stat::New);
+        if let Some(w) = win {
+            // Not published yet: nobody else sees the entry.
+            store_win(new.entry(), &w);
+        }
         match self.table.insert(new) {
             Ok(()) => {
                 ns.inc(Stat::Insert);

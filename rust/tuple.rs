@@ -248,6 +248,13 @@ pub enum Invalid {
     BadDataOffset,
     /// A TCP flag combination no stack sends (SYN+FIN, SYN+RST, none...).
     BadTcpFlags,
+    /// A TCP segment the state table refuses in its connection's state
+    /// (a SYN/ACK from the client in SYN_SENT...).
+    TcpState,
+    /// A TCP segment outside the window (`tcp_in_window()`): sequence or
+    /// acknowledgement out of bounds, or a RST below what the other side
+    /// acknowledged.
+    OutOfWindow,
     /// An ICMP echo reply or other packet that cannot open a connection.
     CannotCreate,
     /// An IP version that does not match the hook.
@@ -260,11 +267,57 @@ pub enum Invalid {
     Unrelated,
 }
 
+/// TCP option bits of [`Seg::opts`], valued as nf_conntrack's
+/// `IP_CT_TCP_FLAG_*` where they have one.
+pub mod tcp_opts {
+    /// A window scale option (its shift in [`super::Seg::wscale`]).
+    pub const WINDOW_SCALE: u8 = 0x01;
+    /// SACK permitted.
+    pub const SACK_PERM: u8 = 0x02;
+    /// The segment has option bytes at all (data offset above 5 words).
+    pub const PRESENT: u8 = 0x80;
+}
+
+/// What the window checks read from a TCP segment (nf_conntrack reads the
+/// same fields from the header and its options). All zero for other
+/// protocols but `flags`, which is 0 there too.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct Seg {
+    /// TCP flags (FIN..URG).
+    pub flags: u8,
+    /// Sequence number.
+    pub seq: u32,
+    /// Acknowledgement number.
+    pub ack: u32,
+    /// The highest SACK right edge after `ack` in the first SACK option,
+    /// else `ack` (nf_conntrack's `tcp_sack()`).
+    pub sack: u32,
+    /// Window, unscaled.
+    pub win: u16,
+    /// `seq` + payload length + SYN + FIN (`segment_seq_plus_len()`).
+    pub end: u32,
+    /// [`tcp_opts`] bits.
+    pub opts: u8,
+    /// Window scale shift, capped to 14 (`TCP_MAX_WSCALE`).
+    pub wscale: u8,
+}
+
+impl Seg {
+    /// A segment that carries only flags (tests, fallbacks).
+    pub fn flags(flags: u8) -> Seg {
+        Seg {
+            flags,
+            ..Seg::default()
+        }
+    }
+}
+
 /// What the parser found in a packet.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Parsed {
-    /// A trackable packet: its tuple and TCP flags (0 for other protocols).
-    Track(Tuple, u8),
+    /// A trackable packet: its tuple and, for TCP, its segment (flags 0 and
+    /// zeros for other protocols).
+    Track(Tuple, Seg),
     /// An ICMP or ICMPv6 error: the tuple of the packet it quotes, inverted
     /// (the direction the error travels, which is a direction of the
     /// connection it belongs to), and the error's destination address.
@@ -318,6 +371,10 @@ fn copy(dst: &mut [u8], src: &[u8]) {
     for (d, s) in dst.iter_mut().zip(src) {
         *d = *s;
     }
+}
+
+fn be32(b: &[u8], i: usize) -> u32 {
+    (u32::from(be16(b, i)) << 16) | u32::from(be16(b, i + 2))
 }
 
 fn be16(b: &[u8], i: usize) -> u16 {
@@ -475,7 +532,30 @@ fn parse_l4(r: &impl PacketReader, mut t: Tuple, off: usize, end: usize) -> Pars
             }
             t.src_id = be16(&th, 0);
             t.dst_id = be16(&th, 2);
-            Parsed::Track(t, flags)
+            let seq = be32(&th, 4);
+            let ack = be32(&th, 8);
+            let fin_syn = u32::from(flags & tcp_flags::FIN) + u32::from((flags & tcp_flags::SYN) >> 1);
+            let mut seg = Seg {
+                flags,
+                seq,
+                ack,
+                sack: ack,
+                win: be16(&th, 14),
+                end: seq
+                    .wrapping_add((l4len - doff) as u32)
+                    .wrapping_add(fin_syn),
+                opts: 0,
+                wscale: 0,
+            };
+            if doff > 20 {
+                let mut o = [0u8; 40];
+                let o = &mut o[..doff - 20];
+                if !r.read(off + 20, o) {
+                    return Parsed::Invalid(Invalid::Truncated);
+                }
+                tcp_options(o, &mut seg);
+            }
+            Parsed::Track(t, seg)
         }
         IPPROTO_UDP | IPPROTO_UDPLITE => {
             let mut uh = [0u8; 8];
@@ -495,7 +575,7 @@ fn parse_l4(r: &impl PacketReader, mut t: Tuple, off: usize, end: usize) -> Pars
             }
             t.src_id = be16(&uh, 0);
             t.dst_id = be16(&uh, 2);
-            Parsed::Track(t, 0)
+            Parsed::Track(t, Seg::default())
         }
         IPPROTO_SCTP => {
             let mut sh = [0u8; 12];
@@ -504,7 +584,7 @@ fn parse_l4(r: &impl PacketReader, mut t: Tuple, off: usize, end: usize) -> Pars
             }
             t.src_id = be16(&sh, 0);
             t.dst_id = be16(&sh, 2);
-            Parsed::Track(t, 0)
+            Parsed::Track(t, Seg::default())
         }
         IPPROTO_ICMP | IPPROTO_ICMPV6 => {
             let want = if t.l3 == NFPROTO_IPV4 {
@@ -514,7 +594,7 @@ fn parse_l4(r: &impl PacketReader, mut t: Tuple, off: usize, end: usize) -> Pars
             };
             if t.l4 != want {
                 // ICMP inside IPv6 or ICMPv6 inside IPv4: generic.
-                return Parsed::Track(t, 0);
+                return Parsed::Track(t, Seg::default());
             }
             let mut ih = [0u8; 8];
             if l4len < 8 || !r.read(off, &mut ih) {
@@ -530,9 +610,61 @@ fn parse_l4(r: &impl PacketReader, mut t: Tuple, off: usize, end: usize) -> Pars
             }
             t.src_id = be16(&ih, 4);
             t.dst_id = (u16::from(ih[0]) << 8) | u16::from(ih[1]);
-            Parsed::Track(t, 0)
+            Parsed::Track(t, Seg::default())
         }
-        _ => Parsed::Track(t, 0),
+        _ => Parsed::Track(t, Seg::default()),
+    }
+}
+
+/// nf_conntrack's `tcp_options()` and `tcp_sack()` over the option bytes
+/// `o`: window scale, SACK permitted, and the highest SACK right edge after
+/// the ACK in the first SACK option. Malformed options end the walk, as
+/// there.
+fn tcp_options(o: &[u8], seg: &mut Seg) {
+    const EOL: u8 = 0;
+    const NOP: u8 = 1;
+    const WINDOW: u8 = 3;
+    const SACK_PERM: u8 = 4;
+    const SACK: u8 = 5;
+    seg.opts |= tcp_opts::PRESENT;
+    let mut i = 0;
+    let mut sack_done = false;
+    // Bounded: `i` grows by at least one each round.
+    while i < o.len() {
+        let code = o[i];
+        if code == EOL {
+            return;
+        }
+        if code == NOP {
+            i += 1;
+            continue;
+        }
+        let Some(&size) = o.get(i + 1) else {
+            return;
+        };
+        let size = size as usize;
+        if size < 2 || size > o.len() - i {
+            return;
+        }
+        let body = &o[i + 2..i + size];
+        match code {
+            SACK_PERM if size == 2 => seg.opts |= tcp_opts::SACK_PERM,
+            WINDOW if size == 3 => {
+                seg.opts |= tcp_opts::WINDOW_SCALE;
+                seg.wscale = body[0].min(14);
+            }
+            SACK if !sack_done && size >= 10 && (size - 2) % 8 == 0 => {
+                sack_done = true;
+                for b in body.chunks_exact(8) {
+                    let right = be32(b, 4);
+                    if (seg.sack.wrapping_sub(right) as i32) < 0 {
+                        seg.sack = right;
+                    }
+                }
+            }
+            _ => {}
+        }
+        i += size;
     }
 }
 
@@ -693,7 +825,8 @@ mod tests {
     fn tcp_syn_tuple() {
         let p = ipv4(IPPROTO_TCP, &tcp(tcp_flags::SYN));
         match parse_ipv4(&SliceReader(&p)) {
-            Parsed::Track(t, f) => {
+            Parsed::Track(t, seg) => {
+                let f = seg.flags;
                 assert_eq!(f, tcp_flags::SYN);
                 assert_eq!(t.src_id, 1234);
                 assert_eq!(t.dst_id, 80);
@@ -938,6 +1071,54 @@ mod tests {
         );
     }
 
+    // seq/ack/window, `end` counting payload, SYN and FIN, and the options
+    // nf_conntrack reads (window scale capped to 14, SACK permitted, the
+    // highest SACK right edge after the ACK); malformed options end the walk.
+    #[test]
+    fn tcp_segment_and_options() {
+        let mut th = tcp(tcp_flags::SYN | tcp_flags::ACK);
+        th[4..8].copy_from_slice(&0xffff_fff0u32.to_be_bytes());
+        th[8..12].copy_from_slice(&1000u32.to_be_bytes());
+        th[14..16].copy_from_slice(&29200u16.to_be_bytes());
+        // MSS, NOP, window scale 15 (capped), SACK permitted, NOP NOP,
+        // SACK 2 blocks (right edges 1500 and 1200): 4+1+3+2+2+18 = 30,
+        // padded to 32.
+        let opts: [u8; 32] = [
+            2, 4, 5, 0xb4, 1, 3, 3, 15, 4, 2, 1, 1, 5, 18, 0, 0, 4, 0, 0, 0, 5, 0xdc, 0, 0, 4,
+            0, 0, 0, 4, 0xb0, 0, 0,
+        ];
+        th[12] = ((20 + 32) / 4) << 4;
+        th.extend_from_slice(&opts);
+        th.extend_from_slice(&[0u8; 10]); // payload
+        let Parsed::Track(_, seg) = parse_ipv4(&SliceReader(&ipv4(IPPROTO_TCP, &th))) else {
+            panic!("not tracked");
+        };
+        assert_eq!(seg.seq, 0xffff_fff0);
+        assert_eq!(seg.ack, 1000);
+        assert_eq!(seg.sack, 1500);
+        assert_eq!(seg.win, 29200);
+        // 10 bytes + SYN, wrapping.
+        assert_eq!(seg.end, 0xffff_fff0u32.wrapping_add(11));
+        assert_eq!(
+            seg.opts,
+            tcp_opts::PRESENT | tcp_opts::WINDOW_SCALE | tcp_opts::SACK_PERM
+        );
+        assert_eq!(seg.wscale, 14);
+        // A SACK edge before the ACK is ignored; an option running past the
+        // header ends the walk (nothing after it is read).
+        let mut th = tcp(tcp_flags::ACK | tcp_flags::FIN);
+        th[8..12].copy_from_slice(&5000u32.to_be_bytes());
+        let opts: [u8; 12] = [5, 10, 0, 0, 0, 0, 0, 0, 0x0f, 0xa0, 3, 9];
+        th[12] = ((20 + 12) / 4) << 4;
+        th.extend_from_slice(&opts);
+        let Parsed::Track(_, seg) = parse_ipv4(&SliceReader(&ipv4(IPPROTO_TCP, &th))) else {
+            panic!("not tracked");
+        };
+        assert_eq!(seg.sack, 5000);
+        assert_eq!(seg.end, 1);
+        assert_eq!(seg.opts, tcp_opts::PRESENT);
+    }
+
     #[test]
     fn tcp_flag_validity() {
         use tcp_flags::*;
@@ -1051,7 +1232,7 @@ mod tests {
         p4[3] = 0;
         assert!(matches!(
             parse_ipv4(&Gso(&p4)),
-            Parsed::Track(_, tcp_flags::ACK)
+            Parsed::Track(_, Seg { flags: tcp_flags::ACK, .. })
         ));
         assert!(matches!(
             parse_ipv4(&SliceReader(&p4)),
@@ -1062,7 +1243,7 @@ mod tests {
         p6[5] = 0;
         assert!(matches!(
             parse_ipv6(&Gso(&p6)),
-            Parsed::Track(_, tcp_flags::ACK)
+            Parsed::Track(_, Seg { flags: tcp_flags::ACK, .. })
         ));
         assert!(matches!(parse_ipv6(&SliceReader(&p6)), Parsed::Invalid(_)));
     }

@@ -255,14 +255,17 @@ rct_setup_router() {
 # rct_drop_rsts NS TABLE PORT...: an nft table TABLE in NS that drops TCP
 # RSTs to or from each PORT at output priority -300, before rconntrack's
 # LOCAL_OUT hook (-199) sees them: the answers a stack with no socket gives
-# to crafted segments.
+# to crafted segments. Only the stack's own (TTL or hop limit 64): rct_pkt
+# -r sends with 63, so crafted RSTs pass.
 rct_drop_rsts() {
 	local ns=$1 table=$2 p rules=""
 	shift 2
 	for p in "$@"; do
 		rules="$rules
-		tcp sport $p tcp flags & rst == rst drop
-		tcp dport $p tcp flags & rst == rst drop"
+		ip ttl 64 tcp sport $p tcp flags & rst == rst drop
+		ip ttl 64 tcp dport $p tcp flags & rst == rst drop
+		ip6 hoplimit 64 tcp sport $p tcp flags & rst == rst drop
+		ip6 hoplimit 64 tcp dport $p tcp flags & rst == rst drop"
 	done
 	ip netns exec "$ns" nft -f - <<-EOF
 	table inet $table {

@@ -25,7 +25,8 @@
  * unreach is an ICMP port unreachable (IPv4 only) quoting a UDP packet
  * DSTIP:QSPORT -> SRCIP:QDPORT, as if DSTIP had sent it and SRCIP had no
  * socket on QDPORT: an error related to that flow, if anyone tracks it.
- * UDP and ICMP carry 12 bytes of data, TCP none; checksums are valid.
+ * UDP and ICMP carry 12 bytes of data, TCP none; checksums are valid. They
+ * are sent with TTL (hop limit) 63, the stack's own packets have 64.
  *
  * SRCIP and DSTIP are both IPv4 or both IPv6.
  */
@@ -203,7 +204,7 @@ static int raw_main(int argc, char **argv)
 {
 	unsigned int sport, dport, flags = 0, count = 1, i;
 	unsigned long seq = 0, ack = 0;
-	int sinc, dinc, v6, proto, fd, nfixed, unreach = 0;
+	int sinc, dinc, v6, proto, fd, nfixed, unreach = 0, ttl = 63;
 	struct sockaddr_storage s_addr, d_addr;
 	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&s_addr;
 	struct sockaddr_in6 *d6 = (struct sockaddr_in6 *)&d_addr;
@@ -282,6 +283,10 @@ static int raw_main(int argc, char **argv)
 		die("socket(SOCK_RAW)", 1);
 	if (bind(fd, (struct sockaddr *)&s_addr, alen) < 0)
 		die("bind SRCIP", 1);
+	/* TTL 63: rules can tell these from the stack's own packets (64). */
+	if (setsockopt(fd, v6 ? IPPROTO_IPV6 : IPPROTO_IP,
+		       v6 ? IPV6_UNICAST_HOPS : IP_TTL, &ttl, sizeof(ttl)) < 0)
+		die("setsockopt(TTL)", 1);
 
 	for (i = 0; i < count; i++) {
 		memset(l4, 0, sizeof(l4));

@@ -14,7 +14,9 @@ D=/proc/sys/net/rconntrack
 for kv in tcp_timeout_syn_sent=120 tcp_timeout_syn_recv=60 tcp_timeout_established=432000 \
 	tcp_timeout_fin_wait=120 tcp_timeout_close_wait=60 tcp_timeout_last_ack=30 \
 	tcp_timeout_time_wait=120 tcp_timeout_close=10 udp_timeout=30 udp_timeout_stream=120 \
-	icmp_timeout=30 generic_timeout=600 log_invalid=0 drop_invalid=0 max_lowmem_percent=10; do
+	icmp_timeout=30 generic_timeout=600 log_invalid=0 drop_invalid=0 max_lowmem_percent=10 \
+	tcp_timeout_unacknowledged=300 tcp_timeout_max_retrans=300 tcp_loose=1 tcp_be_liberal=0 \
+	tcp_max_retrans=3 tcp_ignore_invalid_rst=0; do
 	rct_check "default ${kv%=*} = ${kv#*=} (nf_conntrack's)" [ "$(cat "$D/${kv%=*}")" = "${kv#*=}" ]
 done
 declare -A saved
@@ -61,11 +63,14 @@ done
 for f in "$D"/*timeout*; do
 	for v in -1 0 4294967296 abc; do bad_write "$f" "$v"; done
 done
-for f in log_invalid drop_invalid; do
+for f in log_invalid drop_invalid tcp_loose tcp_be_liberal tcp_ignore_invalid_rst; do
 	for v in "${common_bad[@]}" 2 2147483647; do bad_write "$D/$f" "$v"; done
 	good_write "$D/$f" 1
 	good_write "$D/$f" 0
 done
+good_write $D/tcp_loose 1
+for v in "${common_bad[@]}" 256; do bad_write $D/tcp_max_retrans "$v"; done
+for v in 0 255 3; do good_write $D/tcp_max_retrans "$v"; done
 rct_dmesg_mark
 bad_write $D/max $((ceiling + 1))
 bad_write $D/max 2147483647

@@ -140,6 +140,22 @@ impl Stripes {
         }
     }
 
+    /// Locks stripe `i` alone, without waiting for an all-lock: for data
+    /// that an all-lock holder (a resize) does not touch. Never held with
+    /// another stripe.
+    pub(crate) fn lock_plain(&self, i: usize) -> StripeGuard<'_> {
+        let l = self.lock_ptr(i);
+        // SAFETY: plain `local_bh_disable()`, undone by the guard's drop.
+        unsafe { glue::rct_local_bh_disable() };
+        // SAFETY: initialised spinlock (invariant), bottom halves disabled.
+        unsafe { glue::rct_spin_lock(l) };
+        StripeGuard {
+            first: l,
+            second: None,
+            _s: PhantomData,
+        }
+    }
+
     /// Excludes every stripe holder (resizing) without holding them all.
     pub(crate) fn lock_all(&self) -> AllGuard<'_> {
         // SAFETY: plain `local_bh_disable()`, undone by the guard's drop.
@@ -178,8 +194,8 @@ impl Drop for StripeGuard<'_> {
             // SAFETY: taken in `lock2()` by this guard.
             unsafe { glue::rct_spin_unlock(l) };
         }
-        // SAFETY: taken in `lock2()` by this guard, with bottom halves
-        // disabled there.
+        // SAFETY: taken in `lock2()` or `lock_plain()` by this guard, with
+        // bottom halves disabled there.
         unsafe {
             glue::rct_spin_unlock(self.first);
             glue::rct_local_bh_enable();

@@ -36,7 +36,7 @@
 
 use super::glue;
 use super::hash::HashKey;
-use super::stripes::Stripes;
+use super::stripes::{StripeGuard, Stripes};
 use super::sys;
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU8, AtomicUsize, Ordering};
@@ -81,6 +81,10 @@ pub(crate) trait TableKey: Copy + Send + Sync + 'static {
     fn dir(&self, reply: bool) -> Self::Dir;
     /// The keyed hash of one direction's key for an owner with id `salt`.
     fn hash(d: &Self::Dir, key: &HashKey, salt: u32) -> u32;
+    /// Per-entry data of the table's user beside the key and status
+    /// (`Default` in a new entry), changed through shared references: its
+    /// own atomics, serialised if need be by [`Table::lock_entry`].
+    type Ext: Default + Send + Sync;
 }
 
 #[repr(C)]
@@ -131,6 +135,8 @@ pub(crate) struct Entry<K: TableKey> {
     state: AtomicU8,
     /// The connection's key (both directions).
     pub(crate) key: K,
+    /// The user's per-entry data.
+    pub(crate) ext: K::Ext,
     rcu: Opaque<bindings::callback_head>,
 }
 
@@ -551,6 +557,7 @@ impl<K: TableKey> Table<K> {
                 status: AtomicU32::new(status),
                 state: AtomicU8::new(NEW),
                 key,
+                ext: K::Ext::default(),
                 rcu: Opaque::uninit(),
             })
         };
@@ -578,6 +585,20 @@ impl<K: TableKey> Table<K> {
                 };
             }
         }
+    }
+
+    /// Locks the entry `e` against other holders of its lock: a stripe
+    /// chosen by the entry's address, so the same for the entry's whole
+    /// life whatever resizes do. For the user's per-entry data (`ext`,
+    /// `status`, `expires`) only: it does not exclude chain changes, and
+    /// does not wait for a resize. Bottom halves stay disabled while the
+    /// guard lives; nothing else may be locked under it.
+    pub(crate) fn lock_entry(&self, e: &Entry<K>) -> StripeGuard<'_> {
+        let a = core::ptr::from_ref(e) as usize as u32;
+        // Entries are at least 8-byte aligned; mix the rest (Fibonacci
+        // hashing, 32-bit: no 64-bit arithmetic on i386).
+        let i = (a >> 3).wrapping_mul(0x9e37_79b1) >> 16;
+        self.stripes.lock_plain(self.stripes.index(i))
     }
 
     /// Inserts both directions of `new`, refusing clashes and chains longer
