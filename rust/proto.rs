@@ -789,6 +789,17 @@ pub fn tcp_first(
     }
 }
 
+/// `st` after an accepted packet in direction `dir`: nf_conntrack_in()
+/// sets SEEN_REPLY for every reply-direction packet the protocol handler
+/// accepts, ignored ones included.
+fn seen(st: u32, dir: Dir) -> u32 {
+    if dir == Dir::Reply {
+        st | status::SEEN_REPLY
+    } else {
+        st
+    }
+}
+
 /// Whether the state allows an early drop (`tcp_can_early_drop()`).
 fn closing(s: TcpState) -> bool {
     use TcpState::*;
@@ -871,7 +882,7 @@ pub fn tcp_packet(
                     // A possible challenge ACK answering the SYN.
                     w.last_ack = seg.ack;
                 }
-                return keep(st, None);
+                return keep(seen(st, dir), None);
             }
         }
         Tr::Invalid => return invalid(st, false),
@@ -885,7 +896,7 @@ pub fn tcp_packet(
             // An RFC 5961 challenge ACK to a spurious SYN does not
             // acknowledge the last FIN.
             w.last_flags &= !tcpf::EXP_CHALLENGE_ACK;
-            return keep(st, None);
+            return keep(seen(st, dir), None);
         }
         Tr::To(SynSent2) => w.last_flags |= tcpf::SIMULTANEOUS_OPEN,
         Tr::To(SynRecv)
@@ -955,7 +966,7 @@ pub fn tcp_packet(
     if check_window {
         match in_window(w, old, d, idx, seg, cfg) {
             WinRes::Accept => {}
-            WinRes::Ignore => return keep(st, None),
+            WinRes::Ignore => return keep(seen(st, dir), None),
             WinRes::Invalid => {
                 let lower = handle_invalid(w, st, d, idx);
                 return Update {
@@ -1252,6 +1263,22 @@ mod tests {
         let u = ct.pkt(O, seg(SYN | ACK, C, 0, 1000, 0));
         assert!(u.invalid);
         assert_eq!(u.status, st);
+    }
+
+    // nf_conntrack_in() sets SEEN_REPLY for every reply-direction packet
+    // the protocol accepts, ignored ones included (a server's ACK in
+    // SYN_SENT, found by nfct_diff.sh); the state and timeout stay.
+    #[test]
+    fn ignored_reply_is_seen() {
+        let mut ct = Ct::new(seg(SYN, C, 0, 1000, 0));
+        let u = ct.pkt(R, seg(ACK, S, C + 1, 1000, 0));
+        assert_eq!((u.invalid, u.timeout), (false, None));
+        assert_eq!(ct.state(), TcpState::SynSent);
+        assert!(ct.st & status::SEEN_REPLY != 0);
+        // An invalid one does not count.
+        let mut ct = Ct::new(seg(SYN, C, 0, 1000, 0));
+        assert!(ct.pkt(R, seg(FIN | ACK, S, C + 1, 1000, 0)).invalid);
+        assert!(ct.st & status::SEEN_REPLY == 0);
     }
 
     #[test]
