@@ -1,0 +1,248 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# The differential test: the same packets through rconntrack and
+# nf_conntrack (switched on by an nft ct rule) in both namespaces of a pair
+# A (client) - B (server), then per namespace /proc/net/rconntrack against
+# /proc/net/nf_conntrack: the same lines (tuples, TCP state, [UNREPLIED],
+# [ASSURED]) and the remaining timeouts within 2 s; and the same number of
+# invalid packets (rconntrack's counter against nft's "ct state invalid"
+# for TCP, UDP and ICMP).
+#
+# Scenarios, each on its own client port (IPv4 and IPv6 each; crafted
+# segments with rct_pkt -r, TTL 63, the stacks' own RSTs to port 8500
+# dropped before either tracker, those from port 8501 not): every TCP open
+# and close order, RSTs from each side in and out of the window, SYN
+# retransmission, SYN to a closed port, reopening in TIME_WAIT, pickup,
+# segments out of window, retransmissions, invalid flag combinations and
+# transitions, ignored SYNs and the resync; UDP one way, request/reply and
+# a stream past 2 s; ICMP echo; ICMP errors quoting a live and a dead flow
+# (IPv4). No difference is expected: the README's "Differences from
+# nf_conntrack" concern loopback, priorities and IPv6 NAT, none of which
+# is exercised here.
+source "$(dirname "$0")/lib.sh"
+rct_require_root
+rct_require_cmd ip nft
+rct_require_pkt
+rct_load
+rct_setup_pair || { rct_fail "setup"; rct_exit; }
+trap cleanup_all_ns EXIT
+SP=8500 CLOSED=8501
+for ns in "$A" "$B"; do
+	rct_drop_rsts "$ns" rct_diff_rst $SP || { rct_fail "nft RST rules in $ns"; rct_exit; }
+	ip netns exec "$ns" nft -f - <<-EOF || { rct_fail "nft ct rules in $ns"; rct_exit; }
+	table inet rct_diff_ct {
+		chain pre {
+			type filter hook prerouting priority 0; policy accept;
+			meta l4proto { tcp, udp, icmp } ct state invalid counter
+		}
+		chain out {
+			type filter hook output priority 0; policy accept;
+			meta l4proto { tcp, udp, icmp } ct state invalid counter
+		}
+	}
+	EOF
+done
+# Every timeout below an hour gets its own value, the same in both
+# trackers: nothing expires during the run (slow under TCG), and the
+# seconds left name the rule that chose them.
+D=/proc/sys/net/rconntrack
+declare -A saved
+TIMEOUTS="tcp_timeout_syn_sent=1201 tcp_timeout_syn_recv=1202 tcp_timeout_fin_wait=1204
+	tcp_timeout_close_wait=1205 tcp_timeout_last_ack=1206 tcp_timeout_time_wait=1207
+	tcp_timeout_close=1208 tcp_timeout_unacknowledged=1209 tcp_timeout_max_retrans=1210
+	udp_timeout=1211 udp_timeout_stream=1212 icmp_timeout=1213"
+restore() {
+	for f in "${!saved[@]}"; do echo "${saved[$f]}" > "$D/$f"; done
+	cleanup_all_ns
+}
+trap restore EXIT
+for kv in $TIMEOUTS; do
+	saved[${kv%=*}]=$(rct_sysctl "${kv%=*}")
+	echo "${kv#*=}" > "$D/${kv%=*}" || rct_fail "rconntrack ${kv%=*}"
+	for ns in "$A" "$B"; do
+		ip netns exec "$ns" sysctl -qw "net.netfilter.nf_conntrack_${kv%=*}=${kv#*=}" ||
+			rct_fail "nf_conntrack_${kv%=*} in $ns"
+		[ "${kv%=*}" = icmp_timeout ] &&
+			ip netns exec "$ns" sysctl -qw "net.netfilter.nf_conntrack_icmpv6_timeout=${kv#*=}"
+	done
+done
+nf_invalid() { # NS
+	ip netns exec "$1" nft list table inet rct_diff_ct |
+		awk '/counter packets/ { for (i = 1; i < NF; i++) if ($i == "packets") n += $(i + 1) } END { print n + 0 }'
+}
+declare -A inv0
+for ns in A B; do
+	inv0[rct$ns]=$(rct_stat invalid "${!ns}")
+	inv0[nf$ns]=$(nf_invalid "${!ns}")
+done
+
+CASES=()
+# Crafted packets from A (client) or B (server).
+pkt() { # FROM ARGS...
+	local from=$1
+	shift
+	if [ "$from" = A ]; then
+		ip netns exec "$A" "$RCT_PKT" -r "$CA" "$SB" "$@"
+	else
+		ip netns exec "$B" "$RCT_PKT" -r "$SB" "$CA" "$@"
+	fi || rct_fail "rct_pkt $from $*"
+}
+c() { pkt A tcp "$P" ${DP:-$SP} "$@"; }  # client segment: FLAGS SEQ ACK
+s() { pkt B tcp ${DP:-$SP} "$P" "$@"; }  # server segment
+hs() { c S 1000 0; s SA 5000 1001; c A 1001 5001; }
+M=1000000
+
+# Each scenario: its name and the packets, on client port $P.
+scenarios_tcp() {
+	sc syn;                 c S 1000 0
+	sc syn_retransmit;      c S 1000 0; c S 1000 0
+	sc syn_urg;             c SU 1000 0
+	sc synack;              c S 1000 0; s SA 5000 1001
+	sc synack_urg_invalid;  c S 1000 0; s SAU 5000 1001
+	sc synack_wrong_ack;    c S 1000 0; s SA 5000 7777
+	sc synack_from_client;  c S 1000 0; c SA 1000 0
+	sc ack_in_syn_sent;     c S 1000 0; s A 5000 1001
+	sc handshake;           hs
+	sc syn_in_established;  hs; c S 90000 0
+	sc ignored_syn_resync;  hs; c S 90000 0; s SA 70000 90001; c A 90001 70001
+	sc client_fin;          hs; c FA 1001 5001
+	sc client_fin_acked;    hs; c FA 1001 5001; s A 5001 1002
+	sc client_fin_last_ack; hs; c FA 1001 5001; s A 5001 1002; s FA 5001 1002
+	sc client_close;        hs; c FA 1001 5001; s A 5001 1002; s FA 5001 1002; c A 1002 5002
+	sc server_fin;          hs; s FA 5001 1001
+	sc server_fin_acked;    hs; s FA 5001 1001; c A 1001 5002
+	sc server_close;        hs; s FA 5001 1001; c A 1001 5002; c FA 1001 5002; s A 5002 1002
+	sc simultaneous_close;  hs; c FA 1001 5001; s FA 5001 1001; c A 1002 5002; s A 5002 1002
+	sc fin_without_ack;     hs; c F 1001 5001
+	sc simultaneous_open;   c S 1000 0; s S 5000 0; c SA 1000 5001; s SA 5000 1001; c A 1001 5001
+	sc client_rst;          hs; c R 1001 0
+	sc server_rst;          hs; s R 5001 0
+	sc rst_ack;             hs; s RA 5001 1001
+	sc rst_out_of_window;   hs; s R $((5001 + M)) 0
+	sc rst_below_window;    hs; s R 4000 0
+	sc rst_not_exact;       hs; s R 5501 0
+	sc rst_answers_syn;     c S 1000 0; s RA 0 1001
+	sc rst_after_fin;       hs; c FA 1001 5001; s R 5001 0
+	DP=$CLOSED
+	sc syn_to_closed_port;  c S 1000 0
+	DP=
+	sc reopen_by_client;    hs; c FA 1001 5001; s FA 5001 1002; c A 1002 5002; c S 200000 0
+	sc reopen_by_server;    hs; c FA 1001 5001; s FA 5001 1002; c A 1002 5002; s S 300000 0
+	sc syn_after_rst;       hs; c R 1001 0; c S 200000 0
+	sc syn_after_peer_rst;  hs; s R 5001 0; c S 200000 0
+	sc pickup;              c A 1000 2000
+	sc pickup_answered;     c A 1000 2000; s A 2000 1000
+	sc pickup_assured;      c A 1000 2000; s A 2000 1000; c A 1000 2000
+	sc ack_unsent_data;     hs; c A 1001 $((5001 + M))
+	sc seq_past_window;     hs; c A $((1001 + M)) 5001
+	sc old_ack;             hs; c A 1001 $(((5001 - 200000) & 0xffffffff))
+	sc retransmissions;     hs; c A 1001 5001; c A 1001 5001; c A 1001 5001
+	sc psh_only_invalid;    hs; c P 1001 5001
+	sc synfin_invalid;      c SF 1000 0
+	sc synack_retransmit;   c S 1000 0; s SA 5000 1001; s SA 5000 1001
+	sc rst_client_syn_sent; c S 1000 0; c R 1001 0
+	sc rst_server_syn_recv; c S 1000 0; s SA 5000 1001; s R 5001 0
+	sc rst_client_syn_recv; c S 1000 0; s SA 5000 1001; c R 1001 0
+	sc fin_in_syn_sent;     c S 1000 0; c FA 1001 0
+	sc fin_in_syn_recv;     c S 1000 0; s SA 5000 1001; c FA 1001 5001
+	sc ack_in_close_wait;   hs; c FA 1001 5001; s A 5001 1002; c A 1002 5001
+	sc fin_retransmit;      hs; c FA 1001 5001; c FA 1001 5001
+	sc ack_in_time_wait;    hs; c FA 1001 5001; s FA 5001 1002; c A 1002 5002; c A 1002 5002
+	sc rst_in_time_wait;    hs; c FA 1001 5001; s FA 5001 1002; c A 1002 5002; s R 5002 0
+	sc syn_in_close_wait;   hs; c FA 1001 5001; s A 5001 1002; c S 90000 0
+	sc challenge_ack;       hs; s FA 5001 1001; c A 1001 5002; c FA 1001 5002; c S 300000 0; s A 5002 1002
+	sc syn_sent2;           c S 1000 0; s S 5000 0
+	sc pickup_by_server;    s A 2000 1000
+	sc fin_without_entry;   c FA 1000 2000
+	sc rst_without_entry;   c R 1000 0
+	sc synack_without_entry; s SA 5000 1001
+}
+sc() {
+	P=$((P + 1))
+	CASES+=("$FAM $1 $P")
+}
+
+for FAM in 4 6; do
+	if [ $FAM = 4 ]; then CA=10.0.0.1 SB=10.0.0.2 P=43000; else CA=fd00::1 SB=fd00::2 P=44000; fi
+	scenarios_tcp
+	# UDP and ICMP: ports and IDs from 45000 (IPv4) / 46000 (IPv6).
+	[ $FAM = 4 ] && P=45000 || P=46000
+	sc udp_one_way;       pkt A udp "$P" 9000
+	sc udp_reply_first;   pkt B udp 9000 "$P"; pkt A udp "$P" 9000
+	sc udp_request_reply; pkt A udp "$P" 9000; pkt B udp 9000 "$P"
+	sc udp_stream;        pkt A udp "$P" 9000; pkt B udp 9000 "$P"
+	eval "stream$FAM=$P t$FAM=$(rct_now_ms)"
+	sc icmp_echo;         pkt A icmp "$P" 1
+	sc icmp_echo_twice;   pkt A icmp "$P" 1; pkt A icmp "$P" 2
+	if [ $FAM = 4 ]; then
+		# A port unreachable from B quoting A:P -> B:9000 (a live flow),
+		# then one quoting a flow nobody opened.
+		sc icmp_error_live; pkt A udp "$P" 9000; pkt B unreach "$P" 9000
+		sc icmp_error_dead; pkt B unreach "$P" 9000
+	fi
+done
+# The streams' later packets, more than 2 s after their first.
+for FAM in 4 6; do
+	eval "p=\$stream$FAM t=\$t$FAM"
+	wait_ms=$((t + 2500 - $(rct_now_ms)))
+	[ $wait_ms -gt 0 ] && sleep "$(printf '%d.%03d' $((wait_ms / 1000)) $((wait_ms % 1000)))"
+	if [ $FAM = 4 ]; then CA=10.0.0.1 SB=10.0.0.2; else CA=fd00::1 SB=fd00::2; fi
+	pkt A udp "$p" 9000
+	pkt B udp 9000 "$p"
+done
+sleep 1
+
+# norm: "KEY TIMEOUT" per line, KEY the line without the timeout and the
+# fields one tracker prints and the other not (mark, zone, use).
+norm() {
+	sed -E 's/ (mark|zone|use|secctx)=[^ ]*//g; s/ +/ /g; s/ $//' |
+		awk '{ t = $5; $5 = "-"; print $0 "|" t }' | sort
+}
+for ns in A B; do
+	rct_entries "${!ns}" | norm > "/tmp/rct_diff_rct_$ns"
+	ip netns exec "${!ns}" cat /proc/net/nf_conntrack | norm > "/tmp/rct_diff_nf_$ns"
+done
+# lines NS TRACKER FAM PORT: the normalized lines of one scenario (its
+# client port, or ICMP id).
+lines() {
+	local l3=ipv$3
+	grep -E "^$l3 .*(sport|dport|id)=$4( |\|)" "/tmp/rct_diff_$2_$1"
+}
+same=0
+for cs in "${CASES[@]}"; do
+	set -- $cs
+	fam=$1 name=$2 port=$3
+	for ns in A B; do
+		ours=$(lines $ns rct "$fam" "$port")
+		theirs=$(lines $ns nf "$fam" "$port")
+		if [ "$(echo "$ours" | cut -d'|' -f1)" != "$(echo "$theirs" | cut -d'|' -f1)" ]; then
+			rct_fail "IPv$fam $name, $ns: rconntrack differs from nf_conntrack"
+			echo "$ours" | sed 's/^/#   rconntrack:   /'
+			echo "$theirs" | sed 's/^/#   nf_conntrack: /'
+			continue
+		fi
+		# Same lines: the timeouts within 2 s, line by line.
+		far=$(paste -d'|' <(echo "$ours") <(echo "$theirs") |
+			awk -F'|' '$2 != "" && ($2 - $4 > 2 || $4 - $2 > 2) { print }')
+		if [ -n "$far" ]; then
+			rct_fail "IPv$fam $name, $ns: timeouts more than 2 s apart: $far"
+		else
+			[ -n "$ours" ] && same=$((same + 1))
+			rct_pass "IPv$fam $name, $ns: same as nf_conntrack: ${ours:-no entry}"
+		fi
+	done
+done
+# Not vacuous: at least 60 scenarios per family, most leave an entry
+# (both trackers were on).
+n4=$(printf '%s\n' "${CASES[@]}" | grep -c '^4 ')
+n6=$(printf '%s\n' "${CASES[@]}" | grep -c '^6 ')
+rct_check "scenarios: $n4 IPv4, $n6 IPv6 (want >= 60 each)" test "$n4" -ge 60 -a "$n6" -ge 60
+rct_check "$same scenario views (namespace x scenario) with an entry, the same in both (want >= 200)" \
+	test "$same" -ge 200
+for ns in A B; do
+	r=$(($(rct_stat invalid "${!ns}") - inv0[rct$ns]))
+	n=$(($(nf_invalid "${!ns}") - inv0[nf$ns]))
+	rct_check "$ns: invalid packets, rconntrack +$r, nf_conntrack +$n (TCP, UDP, ICMP)" test "$r" = "$n" -a "$r" -gt 0
+done
+rm -f /tmp/rct_diff_*
+rct_exit
