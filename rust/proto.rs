@@ -646,7 +646,10 @@ fn in_window(
     let (s, rc) = (w.seen[d], w.seen[r]);
     if !before(seq, s.maxend.wrapping_add(1)) {
         let overshot = end.wrapping_sub(s.maxend).wrapping_add(1);
-        let ack_ok = after(sack, rc.end.wrapping_sub(max_ack_window(&s)).wrapping_sub(1));
+        let ack_ok = after(
+            sack,
+            rc.end.wrapping_sub(max_ack_window(&s)).wrapping_sub(1),
+        );
         let in_recv_win =
             rc.maxwin != 0 && after(end, s.end.wrapping_sub(rc.maxwin).wrapping_sub(1));
         if in_recv_win && ack_ok && overshot <= rc.maxwin && before(sack, rc.end.wrapping_add(1)) {
@@ -666,7 +669,10 @@ fn in_window(
         // SEQ under the lower bound: already acknowledged data again.
         return fail(w, WinRes::Ignore);
     }
-    if !after(sack, rc.end.wrapping_sub(max_ack_window(&s)).wrapping_sub(1)) {
+    if !after(
+        sack,
+        rc.end.wrapping_sub(max_ack_window(&s)).wrapping_sub(1),
+    ) {
         // ACK under the lower bound: an overly delayed ACK.
         return fail(w, WinRes::Ignore);
     }
@@ -1122,11 +1128,23 @@ mod tests {
         let steps = [
             (R, seg(SYN | ACK, S, C + 1, 1000, 0), TcpState::SynRecv),
             (O, seg(ACK, C + 1, S + 1, 1000, 0), TcpState::Established),
-            (O, seg(ACK | PSH, C + 1, S + 1, 1000, 100), TcpState::Established),
+            (
+                O,
+                seg(ACK | PSH, C + 1, S + 1, 1000, 100),
+                TcpState::Established,
+            ),
             (R, seg(ACK, S + 1, C + 101, 1000, 0), TcpState::Established),
-            (O, seg(FIN | ACK, C + 101, S + 1, 1000, 0), TcpState::FinWait),
+            (
+                O,
+                seg(FIN | ACK, C + 101, S + 1, 1000, 0),
+                TcpState::FinWait,
+            ),
             (R, seg(ACK, S + 1, C + 102, 1000, 0), TcpState::CloseWait),
-            (R, seg(FIN | ACK, S + 1, C + 102, 1000, 0), TcpState::LastAck),
+            (
+                R,
+                seg(FIN | ACK, S + 1, C + 102, 1000, 0),
+                TcpState::LastAck,
+            ),
             (O, seg(ACK, C + 102, S + 2, 1000, 0), TcpState::TimeWait),
         ];
         for (i, (dir, s, want)) in steps.into_iter().enumerate() {
@@ -1205,7 +1223,10 @@ mod tests {
         assert_eq!(u.timeout, None);
         let mut ct = established();
         ct.cfg.be_liberal = true;
-        assert!(!ct.pkt(O, seg(ACK | PSH, C + 1 + 5000, S + 1, 1000, 100)).invalid);
+        assert!(
+            !ct.pkt(O, seg(ACK | PSH, C + 1 + 5000, S + 1, 1000, 100))
+                .invalid
+        );
     }
 
     // RFC 1323 scaling: only when both SYNs carry the option.
@@ -1328,7 +1349,10 @@ mod tests {
     #[test]
     fn rst_without_reply_kills() {
         let mut ct = Ct::new(seg(SYN, C, 0, 1000, 0));
-        assert_eq!(ct.pkt(R, seg(RST | ACK, 0, C + 1, 0, 0)).action, Action::Kill);
+        assert_eq!(
+            ct.pkt(R, seg(RST | ACK, 0, C + 1, 0, 0)).action,
+            Action::Kill
+        );
         let mut ct = Ct::new(seg(SYN, C, 0, 1000, 0));
         assert_eq!(ct.pkt(O, seg(RST, C + 1, 0, 0, 0)).action, Action::Kill);
         // Once answered, a RST closes (10 s) instead.

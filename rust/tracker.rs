@@ -630,8 +630,7 @@ impl Tracker {
                 let unack = self.timeout_jiffies(TimeoutKind::TcpUnacked);
                 let left = e.expires.load(Ordering::Relaxed).wrapping_sub(now) as isize;
                 if left >= sys::secs_to_jiffies(120) as isize && left > unack as isize {
-                    e.expires
-                        .store(now.wrapping_add(unack), Ordering::Release);
+                    e.expires.store(now.wrapping_add(unack), Ordering::Release);
                 }
             }
             drop(g);

@@ -534,7 +534,8 @@ fn parse_l4(r: &impl PacketReader, mut t: Tuple, off: usize, end: usize) -> Pars
             t.dst_id = be16(&th, 2);
             let seq = be32(&th, 4);
             let ack = be32(&th, 8);
-            let fin_syn = u32::from(flags & tcp_flags::FIN) + u32::from((flags & tcp_flags::SYN) >> 1);
+            let fin_syn =
+                u32::from(flags & tcp_flags::FIN) + u32::from((flags & tcp_flags::SYN) >> 1);
             let mut seg = Seg {
                 flags,
                 seq,
@@ -1084,8 +1085,8 @@ mod tests {
         // SACK 2 blocks (right edges 1500 and 1200): 4+1+3+2+2+18 = 30,
         // padded to 32.
         let opts: [u8; 32] = [
-            2, 4, 5, 0xb4, 1, 3, 3, 15, 4, 2, 1, 1, 5, 18, 0, 0, 4, 0, 0, 0, 5, 0xdc, 0, 0, 4,
-            0, 0, 0, 4, 0xb0, 0, 0,
+            2, 4, 5, 0xb4, 1, 3, 3, 15, 4, 2, 1, 1, 5, 18, 0, 0, 4, 0, 0, 0, 5, 0xdc, 0, 0, 4, 0,
+            0, 0, 4, 0xb0, 0, 0,
         ];
         th[12] = ((20 + 32) / 4) << 4;
         th.extend_from_slice(&opts);
@@ -1232,7 +1233,13 @@ mod tests {
         p4[3] = 0;
         assert!(matches!(
             parse_ipv4(&Gso(&p4)),
-            Parsed::Track(_, Seg { flags: tcp_flags::ACK, .. })
+            Parsed::Track(
+                _,
+                Seg {
+                    flags: tcp_flags::ACK,
+                    ..
+                }
+            )
         ));
         assert!(matches!(
             parse_ipv4(&SliceReader(&p4)),
@@ -1243,7 +1250,13 @@ mod tests {
         p6[5] = 0;
         assert!(matches!(
             parse_ipv6(&Gso(&p6)),
-            Parsed::Track(_, Seg { flags: tcp_flags::ACK, .. })
+            Parsed::Track(
+                _,
+                Seg {
+                    flags: tcp_flags::ACK,
+                    ..
+                }
+            )
         ));
         assert!(matches!(parse_ipv6(&SliceReader(&p6)), Parsed::Invalid(_)));
     }
