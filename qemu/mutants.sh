@@ -186,11 +186,11 @@ run_one() {
 	copy_tree "$tree"
 	if [ -n "$patch" ]; then
 		is_kernel "$patch" && kernel=1
-		if ! patch -d "$tree" -p1 -s --dry-run < "$patch" > /dev/null 2>&1; then
+		if ! patch -d "$tree" -p1 -s --fuzz=0 --dry-run < "$patch" > /dev/null 2>&1; then
 			row "$name" "$arch" "$*" stale 0 "patch does not apply to the current tree"
 			return
 		fi
-		patch -d "$tree" -p1 -s --no-backup-if-mismatch < "$patch" > /dev/null
+		patch -d "$tree" -p1 -s --fuzz=0 --no-backup-if-mismatch < "$patch" > /dev/null
 	fi
 	if [ $kernel = 0 ] && ! kernel_current "$tree" "$arch"; then
 		row "$name" "$arch" "$*" error 0 "$arch kernel in $CACHE/build missing or stale: make kernel ARCHES=$arch"
@@ -248,7 +248,7 @@ cmd_check() {
 		for t in $tests; do
 			[ -f "$RCT_ROOT/selftests/$t" ] || { echo "not ok - $name: no selftests/$t"; bad=1; }
 		done
-		if ! patch -d "$RCT_ROOT" -p1 -s --dry-run < "$p" > /dev/null 2>&1; then
+		if ! patch -d "$RCT_ROOT" -p1 -s --fuzz=0 --dry-run < "$p" > /dev/null 2>&1; then
 			echo "not ok - $name: does not apply to the current tree"
 			bad=1
 			continue

@@ -16,15 +16,17 @@
 # segments out of window, retransmissions, invalid flag combinations and
 # transitions, ignored SYNs and the resync; UDP one way, request/reply and
 # a stream past 2 s; ICMP echo; ICMP errors quoting a live and a dead flow
-# (IPv4). No difference is expected: the README's "Differences from
-# nf_conntrack" concern loopback, priorities and IPv6 NAT, none of which
-# is exercised here.
+# (IPv4); a fragmented datagram; TCP and UDP over loopback. No difference
+# is expected: of the README's "Differences from nf_conntrack", loopback
+# gives the same entries (applied once, as nf_conntrack does through the
+# skb's conntrack), and priorities and IPv6 NAT are not exercised here.
 source "$(dirname "$0")/lib.sh"
 rct_require_root
 rct_require_cmd ip nft
 rct_require_pkt
 rct_load
 rct_setup_pair || { rct_fail "setup"; rct_exit; }
+ip -n "$A" link set lo up
 trap cleanup_all_ns EXIT
 SP=8500 CLOSED=8501
 for ns in "$A" "$B"; do
@@ -179,7 +181,25 @@ for FAM in 4 6; do
 		# then one quoting a flow nobody opened.
 		sc icmp_error_live; pkt A udp "$P" 9000; pkt B unreach "$P" 9000
 		sc icmp_error_dead; pkt B unreach "$P" 9000
+		DST=10.0.0.2 LO=127.0.0.1
+	else
+		DST=[fd00::2] LO=::1
 	fi
+	# A 3000-byte datagram over the 1500-byte MTU: fragments, reassembled
+	# before either tracker.
+	sc udp_fragmented
+	head -c 3000 /dev/zero |
+		ip netns exec "$A" socat -u -b 4000 - "UDP$FAM-SENDTO:$DST:9000,sourceport=$P" ||
+		rct_fail "socat fragmented"
+	# Loopback, all in A: each segment passes LOCAL_OUT/POST_ROUTING and
+	# PRE_ROUTING/LOCAL_IN of the same namespace.
+	lo() { ip netns exec "$A" "$RCT_PKT" -r $LO $LO tcp "$@" || rct_fail "rct_pkt lo $*"; }
+	sc lo_handshake; lo "$P" $SP S 1000 0; lo $SP "$P" SA 5000 1001; lo "$P" $SP A 1001 5001
+	sc lo_fin;       lo "$P" $SP S 1000 0; lo $SP "$P" SA 5000 1001; lo "$P" $SP A 1001 5001
+	lo "$P" $SP FA 1001 5001
+	sc lo_close;     lo "$P" $SP S 1000 0; lo $SP "$P" SA 5000 1001; lo "$P" $SP A 1001 5001
+	lo "$P" $SP FA 1001 5001; lo $SP "$P" FA 5001 1002; lo "$P" $SP A 1002 5002
+	sc lo_udp;       ip netns exec "$A" "$RCT_PKT" -r $LO $LO udp "$P" 9000
 done
 # The streams' later packets, more than 2 s after their first.
 for FAM in 4 6; do
