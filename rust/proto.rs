@@ -168,8 +168,26 @@ pub const DEFAULT_TIMEOUTS: Timeouts = Timeouts {
 /// 32 ticks a second, wrapping (compared as `time_after` does).
 pub type Tick = u16;
 
-/// Ticks per second of [`Tick`].
-pub const TICKS_PER_SEC: u32 = 32;
+/// The [`Tick`] clock at `hz`: how many bits of jiffies one tick drops,
+/// so that a tick is at most 1/32 s (a power of two: see [`tick_of`]).
+pub fn tick_shift(hz: u32) -> u32 {
+    let per = (hz / 32).max(1);
+    31 - per.leading_zeros()
+}
+
+/// The tick of `jiffies` (its low 32 bits). A shift, not a division: the
+/// ticks then wrap with jiffies, so a 32-bit jiffies wrap (5 minutes
+/// after boot) is no jump in ticks.
+pub fn tick_of(jiffies: u32, shift: u32) -> Tick {
+    (jiffies >> shift) as Tick
+}
+
+/// Ticks to wait so that a later tick above `start + ticks_2s(..)` means
+/// more than 2 s passed (nf_conntrack's `stream_ts = jiffies + 2 * HZ`,
+/// checked with `time_after`): ceil(2 HZ / tick), at most one tick more.
+pub fn ticks_2s(hz: u32, shift: u32) -> Tick {
+    (2 * hz).div_ceil(1u32 << shift) as Tick
+}
 
 /// What the tracker does with the entry after a packet.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -274,11 +292,12 @@ fn tcp_transition(dir: Dir, flags: u8, from: TcpState) -> Tr {
 }
 
 /// The status word of a new entry created by a packet with this tuple at
-/// tick `now`. TCP entries start from [`tcp_first`] instead.
-pub fn initial_status(t: &Tuple, now: Tick) -> u32 {
+/// tick `now`, `two_secs` ticks being 2 s ([`ticks_2s`]). TCP entries
+/// start from [`tcp_first`] instead.
+pub fn initial_status(t: &Tuple, now: Tick, two_secs: Tick) -> u32 {
     match t.l4 {
         IPPROTO_UDP | IPPROTO_UDPLITE => {
-            let stream = now.wrapping_add((2 * TICKS_PER_SEC) as Tick);
+            let stream = now.wrapping_add(two_secs);
             u32::from(stream) << status::STREAM_SHIFT
         }
         _ => 0,
@@ -1435,6 +1454,35 @@ mod tests {
         assert_eq!(TcpWin::unpack(&ct.w.pack()), ct.w);
     }
 
+    // The stream stamp across a 32-bit jiffies wrap (INITIAL_JIFFIES: 5
+    // minutes after boot; nat.sh failed there once): a reply 1 s after
+    // the first packet is not a stream, one 2.1 s after is, whatever HZ
+    // and wherever the wrap falls; a tick is at most 1/32 s.
+    #[test]
+    fn stream_stamp_across_jiffies_wrap() {
+        let t = Tuple {
+            l3: NFPROTO_IPV4,
+            l4: IPPROTO_UDP,
+            ..Tuple::default()
+        };
+        for hz in [100u32, 250, 300, 1000] {
+            let sh = tick_shift(hz);
+            assert!((1u32 << sh) * 32 <= hz.max(32), "hz {hz}");
+            for before_wrap in [1, hz / 2, hz, 3 * hz / 2, 2 * hz] {
+                let j0 = 0u32.wrapping_sub(before_wrap);
+                let at = |ms: u32| tick_of(j0.wrapping_add(ms * hz / 1000), sh);
+                let st = initial_status(&t, at(0), ticks_2s(hz, sh));
+                let st = update(&t, st, Dir::Reply, at(100)).status;
+                let early = update(&t, st, Dir::Original, at(1000)).status;
+                assert!(early & status::ASSURED == 0, "hz {hz} -{before_wrap}: 1 s");
+                let edge = update(&t, st, Dir::Original, at(2000)).status;
+                assert!(edge & status::ASSURED == 0, "hz {hz} -{before_wrap}: 2 s");
+                let late = update(&t, st, Dir::Original, at(2100)).status;
+                assert!(late & status::ASSURED != 0, "hz {hz} -{before_wrap}: 2.1 s");
+            }
+        }
+    }
+
     // nf_conntrack_udp_packet(): ASSURED and the stream timeout only for
     // traffic both ways still active more than 2 s after the first packet.
     #[test]
@@ -1445,13 +1493,14 @@ mod tests {
             ..Tuple::default()
         };
         let t0: Tick = 65500; // wraps during the test
-        let st = initial_status(&t, t0);
+        let two = ticks_2s(250, tick_shift(250));
+        let st = initial_status(&t, t0, two);
         let u = update(&t, st, Dir::Reply, t0.wrapping_add(1));
         assert_eq!(u.timeout, Some(TimeoutKind::UdpUnreplied));
         let u = update(&t, u.status, Dir::Original, t0.wrapping_add(10));
         assert!(u.status & status::ASSURED == 0);
         assert_eq!(u.timeout, Some(TimeoutKind::UdpUnreplied));
-        let late = t0.wrapping_add(2 * TICKS_PER_SEC as Tick + 1);
+        let late = t0.wrapping_add(two + 1);
         let u = update(&t, u.status, Dir::Reply, late);
         assert!(u.status & status::ASSURED != 0);
         assert_eq!(u.timeout, Some(TimeoutKind::UdpStream));

@@ -61,7 +61,7 @@ use crate::kernel_ext::sysctl::SysctlEntry;
 use crate::kernel_ext::table::{self, Found, InsertError, Owner, Table, TableKey};
 use crate::kernel_ext::work::PeriodicWork;
 use crate::knobs::{self, Settings};
-use crate::proto::{self, status, Action, Dir, TcpState, TcpWin, TimeoutKind, TICKS_PER_SEC};
+use crate::proto::{self, status, Action, Dir, TcpState, TcpWin, TimeoutKind};
 use crate::tuple::{
     self, Conn, Invalid, PacketReader, Parsed, Seg, Tuple, IPPROTO_TCP, NFPROTO_IPV4, NFPROTO_IPV6,
 };
@@ -126,11 +126,16 @@ pub(crate) struct Note {
     tuple: Tuple,
 }
 
-/// `now` in [`proto::Tick`]s: jiffies divided by HZ/32 (a 32-bit
-/// division: no 64-bit arithmetic on i386), truncated to 16 bits.
+/// `now` in [`proto::Tick`]s (see [`proto::tick_of`]: a shift of the low
+/// 32 bits of jiffies, continuous across their wrap).
 fn tick(now: usize) -> proto::Tick {
-    let per_tick = (sys::hz() / TICKS_PER_SEC).max(1) as usize;
-    (now / per_tick) as proto::Tick
+    proto::tick_of(now as u32, proto::tick_shift(sys::hz()))
+}
+
+/// Ticks covering 2 s, for the UDP stream stamp.
+fn ticks_2s() -> proto::Tick {
+    let hz = sys::hz();
+    proto::ticks_2s(hz, proto::tick_shift(hz))
 }
 
 fn dir_of(reply: bool) -> Dir {
@@ -685,7 +690,7 @@ impl Tracker {
                 None => return Verdict::Accept,
             }
         } else {
-            let st = proto::initial_status(t, tick(now));
+            let st = proto::initial_status(t, tick(now), ticks_2s());
             (st, None, proto::timeout_kind(t.l4, t.is_icmp(), st))
         };
         let expires = now.wrapping_add(self.timeout_jiffies(kind));
