@@ -47,8 +47,12 @@ shell: deps
 check:
 	ARCHES="$(ARCHES)" $(Q)/check.sh
 
+# The rconntrack benchmarks on ARCH, then the neighbour patches' A/B
+# (builds and caches the unpatched x86_64 kernel, which make check never
+# needs; writes bench/neigh.md).
 bench: deps
 	$(Q)/vm.sh $(or $(ARCH),x86_64) bench
+	$(Q)/bench-neigh.sh
 
 # make torture [MINUTES=5] [ARCH=x86_64]: the race tests, torture.sh for
 # MINUTES, then namespace churn and unloads with hooks in flight. On i386

@@ -181,6 +181,11 @@ shell)
 bench)
 	cd /kselftest/rconntrack && ./bench.sh
 	;;
+bench-neigh)
+	# The neighbour patches' A/B (qemu/bench-neigh.sh boots this on the
+	# patched and the unpatched kernel).
+	cd /kselftest/rconntrack && ROUNDS=3 ./bench_neigh.sh
+	;;
 exec)
 	# Development aid: vm.sh ARCH exec 'commands...'
 	cd /kselftest/rconntrack && bash -c "$(cat /rct/tests)"

@@ -1,29 +1,42 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
-# Build a test kernel: kernel.sh x86_64|i386.  Prints the build directory.
-# Cached under $CACHE/build/<arch>, stamped with a hash that covers the kernel
-# version, the config fragments, the patches and this script, so an
-# unchanged kernel is never rebuilt (and a changed one builds incrementally).
+# Build a test kernel: kernel.sh x86_64|i386 [base].  Prints the build
+# directory.  Cached under $CACHE/build/<arch>, stamped with a hash that
+# covers the kernel version, the config fragments, the patches and this
+# script, so an unchanged kernel is never rebuilt (and a changed one builds
+# incrementally).
+#
+# Flavour "base" (x86_64 only; i386 needs 0001 for Rust): the same
+# configuration built from the pristine source without patches/, in
+# $CACHE/build/<arch>-base.  Only make bench builds it, for the A/B of the
+# neighbour patches (bench_neigh.sh); make check never does.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
-arch=${1:?usage: kernel.sh x86_64|i386}
+arch=${1:?usage: kernel.sh x86_64|i386 [base]}
+flavour=${2:-test}
 case $arch in x86_64|i386) ;; *) die "unknown arch $arch" ;; esac
+case $arch/$flavour in */test|x86_64/base) ;; *) die "no flavour $flavour for $arch" ;; esac
 
 out=$CACHE/build/$arch
 hash=$(kernel_hash "$arch")
+if [ "$flavour" = base ]; then
+	out=$CACHE/build/$arch-base
+	hash=$(kernel_hash "$arch" base)
+fi
 if [ -f "$out/.rct-done" ] && [ "$(cat "$out/.rct-done")" = "$hash" ]; then
 	echo "$out"
 	exit 0
 fi
 
 # One patched copy of the source, shared by both architectures.  When the
-# series changes, the old patches are reversed and the new ones applied, so
-# that only the files they touch get new mtimes and the build below stays
-# incremental.
+# series changes, only the files whose patched content changes are
+# rewritten, so that the build below stays incremental.
 base=${KSRC:-$CACHE/src/linux-$KVER}
 src=$CACHE/src/linux-$KVER-rct
 applied=$src/.rct-applied
-if [ ! -d "$applied" ]; then
+if [ "$flavour" = base ]; then
+	src=$base
+elif [ ! -d "$applied" ]; then
 	log "preparing patched source $src"
 	rm -rf "$src" "$src.tmp"
 	mkdir -p "$src.tmp"
@@ -33,20 +46,50 @@ if [ ! -d "$applied" ]; then
 	touch "$src.tmp/.rct-applied/series"
 	mv "$src.tmp" "$src"
 fi
-if ! cmp -s "$applied/series" "$RCT_ROOT/patches/series" ||
-	! (cd "$RCT_ROOT/patches" && for p in $(grep -v '^#' series); do cmp -s "$p" "$applied/$p" || exit 1; done); then
-	for p in $(grep -v '^#' "$applied/series" | tac); do
-		log "reverting $p"
-		patch -d "$src" -p1 -R -s --no-backup-if-mismatch < "$applied/$p" || die "cannot revert $p in $src: remove it"
-	done
+if [ "$flavour" = base ]; then
+	:
+elif [ "$(patch_bodies "$applied")" = "$(patch_bodies "$RCT_ROOT/patches")" ]; then
+	# Same diffs (commit messages may differ): the tree is right as it is.
 	rm -f "$applied"/*
-	touch "$applied/series"
-	for p in $(grep -v '^#' "$RCT_ROOT/patches/series"); do
-		log "applying $p"
-		patch -d "$src" -p1 -s --no-backup-if-mismatch < "$RCT_ROOT/patches/$p" || die "$p does not apply"
-		cp "$RCT_ROOT/patches/$p" "$applied/"
-		echo "$p" >> "$applied/series"
+	cp "$RCT_ROOT/patches/series" "$applied/"
+	for p in $(grep -v '^#' "$RCT_ROOT/patches/series"); do cp "$RCT_ROOT/patches/$p" "$applied/"; done
+else
+	# Apply the new series to pristine copies of every file the old or
+	# the new series touches, then copy over only the files whose content
+	# differs (and remove those the series no longer creates): a change to
+	# one patch rebuilds what that patch changes, not what every patch
+	# touches (reverting and reapplying would give them all new mtimes).
+	stage=$(mktemp -d)
+	files=$(for d in "$applied" "$RCT_ROOT/patches"; do
+		for p in $(grep -v '^#' "$d/series"); do
+			sed -n -e 's|^--- a/\([^\t]*\).*|\1|p' -e 's|^+++ b/\([^\t]*\).*|\1|p' "$d/$p"
+		done
+	done | sort -u)
+	for f in $files; do
+		[ -f "$base/$f" ] || continue
+		mkdir -p "$stage/$(dirname "$f")"
+		cp -p "$base/$f" "$stage/$f"
 	done
+	for p in $(grep -v '^#' "$RCT_ROOT/patches/series"); do
+		patch -d "$stage" -p1 -s --no-backup-if-mismatch < "$RCT_ROOT/patches/$p" ||
+			{ rm -rf "$stage"; die "$p does not apply"; }
+	done
+	for f in $files; do
+		if [ -f "$stage/$f" ]; then
+			cmp -s "$stage/$f" "$src/$f" && continue
+			log "updating $f"
+			mkdir -p "$src/$(dirname "$f")"
+			cp "$stage/$f" "$src/$f"
+			chmod --reference="$stage/$f" "$src/$f"
+		elif [ -e "$src/$f" ]; then
+			log "removing $f"
+			rm -f "$src/$f"
+		fi
+	done
+	rm -rf "$stage"
+	rm -f "$applied"/*
+	cp "$RCT_ROOT/patches/series" "$applied/"
+	for p in $(grep -v '^#' "$RCT_ROOT/patches/series"); do cp "$RCT_ROOT/patches/$p" "$applied/"; done
 fi
 
 # modules_install only warns without depmod, and the guests then have no
@@ -59,6 +102,7 @@ mk() { make -C "$src" O="$out" ARCH="$arch" LLVM="$LLVM_SUFFIX" "$@"; }
 rm -f "$out/.rct-done"
 mkdir -p "$out"
 blog=$LOGS/kernel-build-$arch.log
+[ "$flavour" = test ] || blog=$LOGS/kernel-build-$arch-$flavour.log
 log "configuring $arch kernel in $out (log: $blog)"
 {
 	mk tinyconfig

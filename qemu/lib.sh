@@ -147,13 +147,28 @@ rct_apt_cache() {
 }
 
 # Hash of everything that determines a kernel build for arch $1.
+# patch_bodies DIR: a hash of the diffs of DIR/series in order, without
+# their commit messages, which do not change the tree.
+patch_bodies() {
+	local p
+	[ -f "$1/series" ] || { echo none; return; }
+	for p in $(grep -v '^#' "$1/series"); do
+		sed -n '/^diff --git /,$p' "$1/$p"
+	done | sha256sum | cut -c1-12
+}
+
+# kernel_hash ARCH [base]: the stamp of a kernel build; "base" is the
+# unpatched flavour, which does not depend on patches/.
 kernel_hash() {
-	local arch=$1
+	local arch=$1 flavour=${2:-test}
 	{
 		echo "$KVER $KPKG_VERSION ${KSRC:-} $LLVM_SUFFIX $(rustc --version) $BINDGEN_VERSION"
 		cat "$RCT_ROOT/qemu/config/common.config" "$RCT_ROOT/qemu/config/$arch.config"
-		cat "$RCT_ROOT/patches/series"
-		for p in $(grep -v '^#' "$RCT_ROOT/patches/series"); do cat "$RCT_ROOT/patches/$p"; done
+		if [ "$flavour" = test ]; then
+			patch_bodies "$RCT_ROOT/patches"
+		else
+			echo "flavour $flavour"
+		fi
 		cat "$RCT_ROOT/qemu/kernel.sh"
 	} | sha256sum | cut -c1-12
 }

@@ -33,11 +33,13 @@ need_cmd gcc gcc
 case $job in
 check) tmo=${RCT_TIMEOUT:-2400} ;;
 bench) tmo=${RCT_TIMEOUT:-1800} ;;
+bench-neigh) tmo=${RCT_TIMEOUT:-900} ;;
 probe) tmo=${RCT_TIMEOUT:-40} ;;
 *) tmo=${RCT_TIMEOUT:-600} ;;
 esac
 
-kdir=$("$RCT_ROOT/qemu/kernel.sh" "$arch")
+# RCT_KFLAVOUR=base: the unpatched kernel of qemu/kernel.sh (make bench).
+kdir=$("$RCT_ROOT/qemu/kernel.sh" "$arch" "${RCT_KFLAVOUR:-test}")
 base=$("$RCT_ROOT/qemu/rootfs.sh" "$arch")
 ksrc=$CACHE/src/linux-$KVER-rct
 kernel=$kdir/arch/x86/boot/bzImage
@@ -58,7 +60,7 @@ if [ "${RCT_ACCEL:-auto}" = kvm ] || { [ "${RCT_ACCEL:-auto}" = auto ] && [ "$jo
 fi
 [ "${RCT_ACCEL:-}" = kvm-probe ] && accel=(-accel kvm -cpu host)
 [ "${RCT_ACCEL:-}" = tcg ] && accel=(-accel tcg)
-if [ "$job" = bench ]; then
+if [ "$job" = bench ] || [ "$job" = bench-neigh ]; then
 	# Guest time counts instructions: repeatable figures on a noisy host.
 	accel=(-accel tcg -icount shift=0,sleep=off)
 	smp=1
@@ -82,6 +84,14 @@ cp "$ksrc"/tools/testing/selftests/kselftest/{runner.sh,ktap_helpers.sh,prefix.p
 	"$run/ov/kselftest/kselftest/"
 mkdir -p "$run/ov/kselftest/rconntrack"
 cp -a "$RCT_ROOT"/selftests/. "$run/ov/kselftest/rconntrack/"
+# The neighbour patches' own selftest, from the patched tree with the part
+# of net/'s library it uses (selftests/neigh_net.sh runs it).
+# Without it (a tree without the patches) neigh_net.sh fails, saying so.
+mkdir -p "$run/ov/kselftest/net/lib/sh"
+if [ -f "$ksrc/tools/testing/selftests/net/ipv6_p2p_neigh.sh" ]; then
+	cp "$ksrc"/tools/testing/selftests/net/{ipv6_p2p_neigh.sh,lib.sh} "$run/ov/kselftest/net/"
+	cp "$ksrc"/tools/testing/selftests/net/lib/sh/defer.sh "$run/ov/kselftest/net/lib/sh/"
+fi
 # The packet crafting helper, static, for the guest's architecture.
 cflags=(-static -O2 -Wall -Wextra)
 [ "$arch" = i386 ] && cflags+=(-m32)

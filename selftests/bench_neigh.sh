@@ -6,8 +6,10 @@
 # through an ipip device, and print per device the neighbour entries left
 # on it, the elapsed time and the send rate:
 #
-#   neigh_bench ip6tnl n=2000 neigh=1 secs=0.052113 rate=38378
-#   neigh_bench ipip n=2000 neigh=1 secs=0.047020 rate=42535
+#   neigh_bench ip6tnl n=2000 neigh=1 allocs=0 secs=0.052113 rate=38378
+#   neigh_bench ipip n=2000 neigh=1 allocs=0 secs=0.047020 rate=42535
+#
+# (allocs: how many neighbours the ND / ARP table allocated meanwhile)
 #
 # followed by a "# " line with the datagrams that arrived.  Without the
 # IPv6 p2p neighbour patch the ip6tnl line shows about one entry per
@@ -58,6 +60,15 @@ burst() {
 		echo "$ok $((t1 - t0))"' _ "$2" "$3" "$4" "$5" "$PORT"
 }
 
+# allocs 4|6: the "allocs" counter of the ARP / ND table (all namespaces).
+allocs() {
+	local t=ndisc_cache
+
+	[ "$1" = 4 ] && t=arp_cache
+	ip -s -"$1" ntable show name "$t" |
+		awk '{ for (i = 1; i < NF; i++) if ($i == "allocs") { print $(i + 1); exit } }'
+}
+
 arrived_enough() {
 	[ "$(udp_noports "$NS2" "$1")" -ge "$2" ]
 }
@@ -65,22 +76,24 @@ arrived_enough() {
 # bench NAME DEV 4|6 PREFIX
 bench() {
 	local name=$1 dev=$2 fam=$3 pfx=$4
-	local r first before after res sent us neigh secs rate
+	local r first before after res sent us neigh secs rate a0 a1
 
 	for ((r = 0; r < ROUNDS; r++)); do
 		first=$((1 + r * N))
 		ip -n "$NS1" neigh flush dev "$dev" nud all 2>/dev/null
 		before=$(udp_noports "$NS2" "$fam")
+		a0=$(allocs "$fam")
 		res=$(burst "$NS1" "$fam" "$pfx" "$first" "$N")
 		sent=${res% *}
 		us=${res#* }
 		wait_for 10000 arrived_enough "$fam" $((before + N))
 		after=$(udp_noports "$NS2" "$fam")
+		a1=$(allocs "$fam")
 		neigh=$(in_ns "$NS1" ip -"$fam" neigh show nud all dev "$dev" | wc -l)
 		[ "$us" -gt 0 ] || us=1
 		secs=$(printf "%d.%06d" $((us / 1000000)) $((us % 1000000)))
 		rate=$((sent * 1000000 / us))
-		echo "neigh_bench $name n=$N neigh=$neigh secs=$secs rate=$rate"
+		echo "neigh_bench $name n=$N neigh=$neigh allocs=$((a1 - a0)) secs=$secs rate=$rate"
 		echo "# $name round $((r + 1)): sent=$sent arrived=$((after - before))"
 	done
 }
