@@ -267,4 +267,40 @@ mod tests {
             assert_eq!(got, X);
         }
     }
+
+    /// Over-aligned stack locals keep their alignment when C calls Rust on
+    /// a stack that is only 4-byte aligned, as every i386 kernel stack is
+    /// (`-mstack-alignment=4`). LLVM assumes the psABI's 16 bytes for
+    /// i386-linux unless the `override-stack-alignment` module flag says 4
+    /// (`arch/x86/Makefile`, patch 0001); then it realigns frames that need
+    /// more. Without it `A16` and `A8` land 4 (mod 8) off: undefined
+    /// behaviour for Rust, a split-lock `cmpxchg8b` for an atomic.
+    #[test]
+    fn overaligned_locals_on_a_4_byte_aligned_stack() {
+        // SAFETY: the probe calls `abi_align_cb` (no arguments) on a stack
+        // deliberately aligned to 4 (mod 16), and restores it.
+        let r = unsafe { glue::rct_abi_call_misaligned(abi_align_cb) };
+        // The align(16) local's address mod 16, the align(8) one's mod 8.
+        assert_eq!(r & 0xff, 0);
+        assert_eq!(r >> 8, 0);
+    }
+
+    #[repr(C, align(16))]
+    struct A16([u32; 4]);
+
+    #[repr(C, align(8))]
+    struct A8([u32; 2]);
+
+    /// The misalignment of an align(16) and an align(8) local, `a16 | a8 << 8`.
+    extern "C" fn abi_align_cb() -> u32 {
+        let a16 = A16([1, 2, 3, 4]);
+        let a8 = A8([5, 6]);
+        // `black_box` twice: the locals must live in this frame, and the
+        // addresses must be looked at, not assumed aligned (LLVM folds
+        // `address % 16` of an align(16) local to 0).
+        let p16 = core::hint::black_box(&a16) as *const A16 as usize;
+        let p8 = core::hint::black_box(&a8) as *const A8 as usize;
+        let (p16, p8) = core::hint::black_box((p16, p8));
+        (p16 % 16) as u32 | ((p8 % 8) as u32) << 8
+    }
 }

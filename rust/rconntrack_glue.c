@@ -546,3 +546,32 @@ u64 rct_abi_call_cb64(rct_abi_cb64_fn *cb, u32 lo, u32 hi)
 	rct_abi_record(w, ARRAY_SIZE(w));
 	return r;
 }
+
+/*
+ * Calls cb() the way C code built with a 4-byte stack alignment may
+ * (cc_stack_align4 on i386): with %esp at cb's entry 8 (mod 16) where the
+ * i386 psABI, which LLVM assumes for Rust unless told otherwise, promises
+ * 12 (the stack 16-byte aligned at the call).  Any C frame of the kernel
+ * can leave the stack like this.  x86_64: a plain call (C keeps 8-byte
+ * alignment there; not probed).
+ */
+u32 rct_abi_call_misaligned(rct_abi_align_fn *cb)
+{
+#ifdef CONFIG_X86_32
+	u32 ret;
+
+	asm volatile("push %%ebp\n\t"
+		     "mov %%esp, %%ebp\n\t"
+		     "and $-16, %%esp\n\t"
+		     "sub $4, %%esp\n\t"
+		     "call *%[cb]\n\t"
+		     "mov %%ebp, %%esp\n\t"
+		     "pop %%ebp"
+		     : "=a" (ret)
+		     : [cb] "S" (cb)
+		     : "ecx", "edx", "memory", "cc");
+	return ret;
+#else
+	return cb();
+#endif
+}

@@ -122,6 +122,7 @@ struct rct_abi_six {	/* 24 bytes: on the stack, by value */
 };
 typedef u32 rct_abi_cb3_fn(u32 a, u32 b, u32 c);
 typedef u64 rct_abi_cb64_fn(u64 x);
+typedef u32 rct_abi_align_fn(void);
 const u32 *rct_abi_seen(void);
 u64 rct_abi_u32x4(u32 a, u32 b, u32 c, u32 d);
 u64 rct_abi_u32_u64(u32 a, u64 b);
@@ -133,5 +134,6 @@ struct rct_abi_pair rct_abi_ret_pair(u32 a, u32 b);
 struct rct_abi_six rct_abi_ret_six(u32 seed);
 u32 rct_abi_call_cb3(rct_abi_cb3_fn *cb, u32 a, u32 b, u32 c);
 u64 rct_abi_call_cb64(rct_abi_cb64_fn *cb, u32 lo, u32 hi);
+u32 rct_abi_call_misaligned(rct_abi_align_fn *cb);
 
 #endif /* RCONNTRACK_GLUE_H */

@@ -185,6 +185,9 @@ pub(crate) type AbiCb3Fn = extern "C" fn(u32, u32, u32) -> u32;
 /// A callback C calls with a `u64` (`rct_abi_cb64_fn`).
 #[cfg(CONFIG_KUNIT)]
 pub(crate) type AbiCb64Fn = extern "C" fn(u64) -> u64;
+/// A callback C calls on a stack only 4-byte aligned (`rct_abi_align_fn`).
+#[cfg(CONFIG_KUNIT)]
+pub(crate) type AbiAlignFn = extern "C" fn() -> u32;
 
 // Calling-convention probes (see `rconntrack_glue.h`), for `kunit_abi.rs`
 // only: the u64 and struct shapes are listed in `qemu/abi-allow.txt`.
@@ -202,4 +205,5 @@ unsafe extern "C" {
     pub(crate) fn rct_abi_ret_six(seed: u32) -> AbiSix;
     pub(crate) fn rct_abi_call_cb3(cb: AbiCb3Fn, a: u32, b: u32, c: u32) -> u32;
     pub(crate) fn rct_abi_call_cb64(cb: AbiCb64Fn, lo: u32, hi: u32) -> u64;
+    pub(crate) fn rct_abi_call_misaligned(cb: AbiAlignFn) -> u32;
 }
