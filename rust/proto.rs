@@ -358,7 +358,14 @@ fn invalid(status: u32, lower: bool) -> Update {
 /// with one ordering detail kept: nf_conntrack sets SEEN_REPLY after the
 /// protocol handler, so the rules below test the status *before* this
 /// packet.
+///
+/// TCP has its own state machine and window: the tracker hands TCP to
+/// [`tcp_packet`]. A TCP tuple passed here anyway is answered invalid
+/// (counted, nothing changed), never treated as a generic protocol.
 pub fn update(t: &Tuple, st: u32, dir: Dir, now: Tick) -> Update {
+    if t.l4 == IPPROTO_TCP {
+        return invalid(st, false);
+    }
     let replied = st & status::SEEN_REPLY != 0;
     let mut new = st;
     if dir == Dir::Reply {
@@ -1452,6 +1459,22 @@ mod tests {
         ct.w.last_flags = 0xc4;
         ct.w.retrans = 200;
         assert_eq!(TcpWin::unpack(&ct.w.pack()), ct.w);
+    }
+
+    // `update()` is for everything but TCP: a TCP tuple is invalid there,
+    // not a generic protocol that two packets would assure.
+    #[test]
+    fn update_refuses_tcp() {
+        let t = Tuple {
+            l3: NFPROTO_IPV4,
+            l4: IPPROTO_TCP,
+            ..Tuple::default()
+        };
+        let st = status::SEEN_REPLY;
+        let u = update(&t, st, Dir::Original, 1000);
+        assert!(u.invalid);
+        assert_eq!(u.status, st);
+        assert_eq!(u.timeout, None);
     }
 
     // The stream stamp across a 32-bit jiffies wrap (INITIAL_JIFFIES: 5

@@ -445,3 +445,11 @@ rct_kconfig() {
 	fi
 	zcat /proc/config.gz | grep -qx "CONFIG_$1=y"
 }
+
+# rct_nft_counters NS TABLE: the sum of the packet counters of nft table
+# TABLE (family inet) in NS, 0 if none; e.g. nf_conntrack's invalid count
+# where every rule is "ct state invalid counter".
+rct_nft_counters() {
+	ip netns exec "$1" nft list table inet "$2" |
+		awk '/counter packets/ { for (i = 1; i < NF; i++) if ($i == "packets") n += $(i + 1) } END { print n + 0 }'
+}

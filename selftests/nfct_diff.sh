@@ -68,10 +68,7 @@ for kv in $TIMEOUTS; do
 			ip netns exec "$ns" sysctl -qw "net.netfilter.nf_conntrack_icmpv6_timeout=${kv#*=}"
 	done
 done
-nf_invalid() { # NS
-	ip netns exec "$1" nft list table inet rct_diff_ct |
-		awk '/counter packets/ { for (i = 1; i < NF; i++) if ($i == "packets") n += $(i + 1) } END { print n + 0 }'
-}
+nf_invalid() { rct_nft_counters "$1" rct_diff_ct; } # NS
 declare -A inv0
 for ns in A B; do
 	inv0[rct$ns]=$(rct_stat invalid "${!ns}")

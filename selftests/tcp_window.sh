@@ -63,10 +63,7 @@ EOF
 nf() { ip netns exec "$B" sysctl -qw "net.netfilter.nf_conntrack_$1=$2" || rct_fail "nf_conntrack_$1"; }
 # both NAME VALUE: the same setting in both trackers.
 both() { echo "$2" > "$D/$1" && nf "$1" "$2"; }
-nf_invalid() {
-	ip netns exec "$B" nft list table inet rct_ct |
-		awk '/counter packets/ { for (i = 1; i < NF; i++) if ($i == "packets") n += $(i + 1) } END { print n + 0 }'
-}
+nf_invalid() { rct_nft_counters "$B" rct_ct; }
 # The three views of connection PORT: rconntrack in A, in B, nf_conntrack
 # in B (one line each, or nothing).
 view() {
