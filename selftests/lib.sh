@@ -453,3 +453,13 @@ rct_nft_counters() {
 	ip netns exec "$1" nft list table inet "$2" |
 		awk '/counter packets/ { for (i = 1; i < NF; i++) if ($i == "packets") n += $(i + 1) } END { print n + 0 }'
 }
+
+# rct_kunit GLOB: the KUnit suites that run at the next module loads
+# (kunit.filter_glob, e.g. 'rconntrack*'). The guest job turns them off
+# for the whole suite; load.sh turns ours on for its first load. Prints
+# the previous value (to restore).
+rct_kunit() {
+	local f=/sys/module/kunit/parameters/filter_glob
+	cat "$f"
+	printf %s "$1" > "$f"
+}

@@ -26,9 +26,13 @@ else
 fi
 has() { rct_kconfig "$1"; }
 
+# Our KUnit suites run at this load (the guest job turns them off for
+# the other loads of the suite).
+kunit_was=$(rct_kunit 'rconntrack*') || rct_fail "cannot set kunit.filter_glob"
 rct_dmesg_mark
 rct_load || { rct_fail "insmod"; rct_exit; }
 since=$(rct_dmesg_since)
+rct_kunit "${kunit_was:-rconntrack*}" > /dev/null
 line=$(echo "$since" | grep -E 'rconntrack: version [0-9.]+ \(')
 # The figures the load line must show, from elsewhere.
 lowkib=$(rct_lowmem_kib)
