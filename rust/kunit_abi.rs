@@ -298,8 +298,8 @@ mod tests {
         // `black_box` twice: the locals must live in this frame, and the
         // addresses must be looked at, not assumed aligned (LLVM folds
         // `address % 16` of an align(16) local to 0).
-        let p16 = core::hint::black_box(&a16) as *const A16 as usize;
-        let p8 = core::hint::black_box(&a8) as *const A8 as usize;
+        let p16 = core::ptr::from_ref(core::hint::black_box(&a16)) as usize;
+        let p8 = core::ptr::from_ref(core::hint::black_box(&a8)) as usize;
         let (p16, p8) = core::hint::black_box((p16, p8));
         (p16 % 16) as u32 | ((p8 % 8) as u32) << 8
     }
