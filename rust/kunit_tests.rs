@@ -188,6 +188,20 @@ mod tests {
         assert_eq!((t.count(), o.count.load(Ordering::Relaxed)), (0, 0));
     }
 
+    /// A lock-free miss is final only on its own bucket's marker with the
+    /// generation unchanged: a resize that ran during the walk (the
+    /// generation moved by 2, or is odd: one is running) or a walk carried
+    /// onto another chain restarts the lookup. A resize overtaking a walk
+    /// is too rare to provoke in a guest, so the decision is tested here.
+    #[test]
+    fn lockless_miss_is_final_only_without_resize() {
+        let m = table::nulls_marker(7);
+        assert!(table::miss_is_final(m, 7, 4, 4));
+        assert!(!table::miss_is_final(m, 7, 4, 6));
+        assert!(!table::miss_is_final(m, 7, 4, 5));
+        assert!(!table::miss_is_final(table::nulls_marker(8), 7, 4, 4));
+    }
+
     /// With no lock-free attempt left, the locked walk still finds entries
     /// (the path lookups take when resizes keep overtaking them).
     #[test]

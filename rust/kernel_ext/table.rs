@@ -64,6 +64,22 @@ fn nulls_bucket(v: usize) -> u32 {
     (v >> 2) as u32
 }
 
+/// Whether a lock-free walk of bucket `idx` that found nothing may answer
+/// "no entry": it ended on `idx`'s own nulls marker `end` (a resize did not
+/// carry it onto another chain) and the generation read after the walk,
+/// `gen_after`, is the even one read before it, `gen_before` (no resize
+/// moved entries meanwhile). Anything else restarts the lookup.
+pub(crate) fn miss_is_final(end: usize, idx: u32, gen_before: u32, gen_after: u32) -> bool {
+    nulls_bucket(end) == idx && gen_after == gen_before
+}
+
+/// The nulls marker that ends chain `bucket` (for tests of
+/// [`miss_is_final`]).
+#[cfg(CONFIG_KUNIT)]
+pub(crate) fn nulls_marker(bucket: u32) -> usize {
+    nulls(bucket)
+}
+
 /// `reciprocal_scale()`: maps a hash onto `n` buckets without division.
 fn scale(hash: u32, n: u32) -> u32 {
     ((u64::from(hash) * u64::from(n)) >> 32) as u32
@@ -500,9 +516,7 @@ impl<K: TableKey> Table<K> {
             match Self::walk(b, idx, owner, k) {
                 Ok(f) => return Some(f),
                 Err(end) => {
-                    // A miss counts only if the walk ended on this bucket's
-                    // marker and no resize ran meanwhile.
-                    if nulls_bucket(end) == idx && self.gen.load(Ordering::Acquire) == seq {
+                    if miss_is_final(end, idx, seq, self.gen.load(Ordering::Acquire)) {
                         return None;
                     }
                 }
