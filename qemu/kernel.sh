@@ -10,19 +10,22 @@
 # configuration built from the pristine source without patches/, in
 # $CACHE/build/<arch>-base.  Only make bench builds it, for the A/B of the
 # neighbour patches (bench_neigh.sh); make check never does.
+# Flavour "release": the patched source with qemu/config/release.config on
+# top (no KASAN, lockdep, kmemleak; PREEMPT_DYNAMIC), in
+# $CACHE/build/<arch>-release, for make bench's figures only.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
-arch=${1:?usage: kernel.sh x86_64|i386 [base]}
+arch=${1:?usage: kernel.sh x86_64|i386 [base|release]}
 flavour=${2:-test}
 case $arch in x86_64|i386) ;; *) die "unknown arch $arch" ;; esac
-case $arch/$flavour in */test|x86_64/base) ;; *) die "no flavour $flavour for $arch" ;; esac
+case $arch/$flavour in */test|*/release|x86_64/base) ;; *) die "no flavour $flavour for $arch" ;; esac
 
 out=$CACHE/build/$arch
-hash=$(kernel_hash "$arch")
-if [ "$flavour" = base ]; then
-	out=$CACHE/build/$arch-base
-	hash=$(kernel_hash "$arch" base)
-fi
+[ "$flavour" = test ] || out=$CACHE/build/$arch-$flavour
+hash=$(kernel_hash "$arch" "$flavour")
+# The configuration fragments, in merge order (a later one overrides).
+frags=("$RCT_ROOT/qemu/config/common.config" "$RCT_ROOT/qemu/config/$arch.config")
+[ "$flavour" = release ] && frags+=("$RCT_ROOT/qemu/config/release.config")
 if [ -f "$out/.rct-done" ] && [ "$(cat "$out/.rct-done")" = "$hash" ]; then
 	echo "$out"
 	exit 0
@@ -106,12 +109,12 @@ blog=$LOGS/kernel-build-$arch.log
 log "configuring $arch kernel in $out (log: $blog)"
 {
 	mk tinyconfig
-	"$src/scripts/kconfig/merge_config.sh" -m -O "$out" "$out/.config" \
-		"$RCT_ROOT/qemu/config/common.config" "$RCT_ROOT/qemu/config/$arch.config"
+	"$src/scripts/kconfig/merge_config.sh" -m -O "$out" "$out/.config" "${frags[@]}"
 	mk olddefconfig
 } > "$blog" 2>&1 || die "configuration failed, see $blog"
 
-# merge_config only warns: insist on every requested option.
+# merge_config only warns: insist on every requested option (the last
+# fragment's word on an option counts).
 bad=0
 while IFS= read -r line; do
 	case "$line" in
@@ -121,7 +124,10 @@ while IFS= read -r line; do
 		opt=${line#\# }; opt=${opt%% *}
 		grep -q "^$opt=[ym]" "$out/.config" && { log "config: wanted $opt off"; bad=1; } ;;
 	esac
-done < <(cat "$RCT_ROOT/qemu/config/common.config" "$RCT_ROOT/qemu/config/$arch.config")
+done < <(cat "${frags[@]}" | awk '
+	/^CONFIG_[A-Za-z0-9_]+=/ { o = $0; sub(/=.*/, "", o); last[o] = $0; if (!(o in seen)) { seen[o] = 1; order[++n] = o } }
+	/^# CONFIG_[A-Za-z0-9_]+ is not set$/ { o = $2; last[o] = $0; if (!(o in seen)) { seen[o] = 1; order[++n] = o } }
+	END { for (i = 1; i <= n; i++) print last[order[i]] }')
 [ $bad = 0 ] || { mk rustavailable >&2 || true; die "kernel configuration for $arch lacks requested options"; }
 
 log "building $arch kernel ($(nproc) jobs); this takes 15-25 minutes cold"

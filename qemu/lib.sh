@@ -157,18 +157,18 @@ patch_bodies() {
 	done | sha256sum | cut -c1-12
 }
 
-# kernel_hash ARCH [base]: the stamp of a kernel build; "base" is the
-# unpatched flavour, which does not depend on patches/.
+# kernel_hash ARCH [test|base|release]: the stamp of a kernel build; "base"
+# is the unpatched flavour, which does not depend on patches/.
 kernel_hash() {
 	local arch=$1 flavour=${2:-test}
 	{
 		echo "$KVER $KPKG_VERSION ${KSRC:-} $LLVM_SUFFIX $(rustc --version) $BINDGEN_VERSION"
 		cat "$RCT_ROOT/qemu/config/common.config" "$RCT_ROOT/qemu/config/$arch.config"
-		if [ "$flavour" = test ]; then
-			patch_bodies "$RCT_ROOT/patches"
-		else
-			echo "flavour $flavour"
-		fi
+		case $flavour in
+		test) patch_bodies "$RCT_ROOT/patches" ;;
+		release) patch_bodies "$RCT_ROOT/patches"; cat "$RCT_ROOT/qemu/config/release.config" ;;
+		*) echo "flavour $flavour" ;;
+		esac
 		cat "$RCT_ROOT/qemu/kernel.sh"
 	} | sha256sum | cut -c1-12
 }

@@ -38,7 +38,7 @@ probe) tmo=${RCT_TIMEOUT:-40} ;;
 *) tmo=${RCT_TIMEOUT:-600} ;;
 esac
 
-# RCT_KFLAVOUR=base: the unpatched kernel of qemu/kernel.sh (make bench).
+# RCT_KFLAVOUR=base or release: that kernel of qemu/kernel.sh (make bench).
 kdir=$("$RCT_ROOT/qemu/kernel.sh" "$arch" "${RCT_KFLAVOUR:-test}")
 base=$("$RCT_ROOT/qemu/rootfs.sh" "$arch")
 ksrc=$CACHE/src/linux-$KVER-rct
