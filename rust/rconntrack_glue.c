@@ -552,8 +552,9 @@ u64 rct_abi_call_cb64(rct_abi_cb64_fn *cb, u32 lo, u32 hi)
  * (cc_stack_align4 on i386): with %esp at cb's entry 8 (mod 16) where the
  * i386 psABI, which LLVM assumes for Rust unless told otherwise, promises
  * 12 (the stack 16-byte aligned at the call).  Any C frame of the kernel
- * can leave the stack like this.  x86_64: a plain call (C keeps 8-byte
- * alignment there; not probed).
+ * can leave the stack like this.  x86_64: a plain call; C keeps 8-byte
+ * alignment there, so the callback sees what this call site has (on the
+ * release x86_64 build, 8 mod 16: misaligned without 0001's module flag).
  */
 u32 rct_abi_call_misaligned(rct_abi_align_fn *cb)
 {
