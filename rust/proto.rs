@@ -1461,15 +1461,20 @@ mod tests {
         assert_eq!(TcpWin::unpack(&ct.w.pack()), ct.w);
     }
 
+    /// An IPv4 tuple of protocol `l4`, addresses and ports zero.
+    fn ipv4(l4: u8) -> Tuple {
+        Tuple {
+            l3: NFPROTO_IPV4,
+            l4,
+            ..Tuple::default()
+        }
+    }
+
     // `update()` is for everything but TCP: a TCP tuple is invalid there,
     // not a generic protocol that two packets would assure.
     #[test]
     fn update_refuses_tcp() {
-        let t = Tuple {
-            l3: NFPROTO_IPV4,
-            l4: IPPROTO_TCP,
-            ..Tuple::default()
-        };
+        let t = ipv4(IPPROTO_TCP);
         let st = status::SEEN_REPLY;
         let u = update(&t, st, Dir::Original, 1000);
         assert!(u.invalid);
@@ -1483,11 +1488,7 @@ mod tests {
     // and wherever the wrap falls; a tick is at most 1/32 s.
     #[test]
     fn stream_stamp_across_jiffies_wrap() {
-        let t = Tuple {
-            l3: NFPROTO_IPV4,
-            l4: IPPROTO_UDP,
-            ..Tuple::default()
-        };
+        let t = ipv4(IPPROTO_UDP);
         for hz in [100u32, 250, 300, 1000] {
             let sh = tick_shift(hz);
             assert!((1u32 << sh) * 32 <= hz.max(32), "hz {hz}");
@@ -1510,11 +1511,7 @@ mod tests {
     // traffic both ways still active more than 2 s after the first packet.
     #[test]
     fn udp_stream_after_two_seconds() {
-        let t = Tuple {
-            l3: NFPROTO_IPV4,
-            l4: IPPROTO_UDP,
-            ..Tuple::default()
-        };
+        let t = ipv4(IPPROTO_UDP);
         let t0: Tick = 65500; // wraps during the test
         let two = ticks_2s(250, tick_shift(250));
         let st = initial_status(&t, t0, two);
