@@ -4,7 +4,7 @@
 //! kept in each entry, and which timeout applies after a packet.
 //!
 //! Pure logic (no `kernel` crate), unit tested on the host. The kernel side
-//! stores the status word in an atomic and applies [`update`] with a
+//! stores the status word in an atomic and applies [`update_proto`] with a
 //! compare-and-exchange loop, so no per-entry lock is needed.
 
 use crate::tuple::{tcp_flags, tcp_opts, Seg, Tuple, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_UDPLITE};
@@ -360,10 +360,12 @@ fn invalid(status: u32, lower: bool) -> Update {
 /// packet.
 ///
 /// TCP has its own state machine and window: the tracker hands TCP to
-/// [`tcp_packet`]. A TCP tuple passed here anyway is answered invalid
-/// (counted, nothing changed), never treated as a generic protocol.
-pub fn update(t: &Tuple, st: u32, dir: Dir, now: Tick) -> Update {
-    if t.l4 == IPPROTO_TCP {
+/// [`tcp_packet`]. A TCP connection (`l4`) passed here anyway is answered
+/// invalid (counted, nothing changed), never treated as a generic protocol.
+/// `icmp`: the connection is ICMP or ICMPv6 ([`Tuple::is_icmp`]); the
+/// protocol is all this reads of a connection.
+pub fn update_proto(l4: u8, icmp: bool, st: u32, dir: Dir, now: Tick) -> Update {
+    if l4 == IPPROTO_TCP {
         return invalid(st, false);
     }
     let replied = st & status::SEEN_REPLY != 0;
@@ -371,7 +373,7 @@ pub fn update(t: &Tuple, st: u32, dir: Dir, now: Tick) -> Update {
     if dir == Dir::Reply {
         new |= status::SEEN_REPLY;
     }
-    match t.l4 {
+    match l4 {
         IPPROTO_UDP | IPPROTO_UDPLITE => {
             let stream = (st >> status::STREAM_SHIFT) as Tick;
             if replied && tick_after(now, stream) {
@@ -379,10 +381,10 @@ pub fn update(t: &Tuple, st: u32, dir: Dir, now: Tick) -> Update {
             }
         }
         // Traffic both ways makes the entry assured (ICMP never is).
-        _ if !t.is_icmp() && dir == Dir::Original && replied => new |= status::ASSURED,
+        _ if !icmp && dir == Dir::Original && replied => new |= status::ASSURED,
         _ => {}
     }
-    keep(new, Some(timeout_kind(t.l4, t.is_icmp(), new)))
+    keep(new, Some(timeout_kind(l4, icmp, new)))
 }
 
 /// Per-direction TCP flags, valued as nf_conntrack's `IP_CT_TCP_FLAG_*`.
@@ -1063,6 +1065,10 @@ pub fn tcp_packet(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn update(t: &Tuple, st: u32, dir: Dir, now: Tick) -> Update {
+        update_proto(t.l4, t.is_icmp(), st, dir, now)
+    }
     use crate::tuple::{tcp_flags::*, NFPROTO_IPV4};
 
     fn state(st: u32) -> TcpState {

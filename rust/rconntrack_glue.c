@@ -51,19 +51,22 @@ void rct_nf_ops_set(struct nf_hook_ops *ops, unsigned int i, rct_hook_fn *fn,
 	ops[i].priority = priority;
 }
 
-unsigned int rct_hook_state_hook(const struct nf_hook_state *state)
-{
-	return state->hook;
-}
+/* The layout Rust mirrors (kernel_ext/glue.rs, HookArgs). */
+static_assert(sizeof(struct rct_hook_args) == 16);
+static_assert(offsetof(struct rct_hook_args, len) == 4);
+static_assert(offsetof(struct rct_hook_args, net_off) == 8);
+static_assert(offsetof(struct rct_hook_args, pf) == 12);
+static_assert(offsetof(struct rct_hook_args, in_loopback) == 13);
 
-u8 rct_hook_state_pf(const struct nf_hook_state *state)
+/* What a hook needs of its state and packet: one call per packet. */
+void rct_hook_args(const struct nf_hook_state *state,
+		   const struct sk_buff *skb, struct rct_hook_args *a)
 {
-	return state->pf;
-}
-
-bool rct_hook_state_in_loopback(const struct nf_hook_state *state)
-{
-	return state->in && (state->in->flags & IFF_LOOPBACK);
+	a->hook = state->hook;
+	a->len = skb->len;
+	a->net_off = skb_network_offset(skb);
+	a->pf = state->pf;
+	a->in_loopback = state->in && (state->in->flags & IFF_LOOPBACK);
 }
 
 int rct_nf_register(struct net *net, const struct nf_hook_ops *ops,
@@ -240,24 +243,14 @@ bool rct_skb_is_gso_tcp(const struct sk_buff *skb)
 	return skb_is_gso(skb) && skb_is_gso_tcp(skb);
 }
 
-unsigned int rct_skb_len(const struct sk_buff *skb)
-{
-	return skb->len;
-}
-
-int rct_skb_network_offset(const struct sk_buff *skb)
-{
-	return skb_network_offset(skb);
-}
-
-bool rct_skb_copy(const struct sk_buff *skb, int offset, int len,
+/*
+ * skb_header_pointer(): the bytes in the linear area, or copied into buf;
+ * NULL if the packet is shorter.
+ */
+const void *rct_skb_header(const struct sk_buff *skb, int offset, int len,
 			   void *buf)
 {
-	const void *p = skb_header_pointer(skb, offset, len, buf);
-
-	if (p && p != buf)
-		memcpy(buf, p, len);
-	return p;
+	return skb_header_pointer(skb, offset, len, buf);
 }
 
 /* --- memory --- */
@@ -320,17 +313,11 @@ void __percpu *rct_percpu_alloc_align(size_t size, size_t align)
 	return __alloc_percpu(size, align);
 }
 
-void *rct_this_cpu_ptr(void __percpu *p)
+/* Interrupts off, then this CPU's pointer: one call on the packet path. */
+void *rct_this_cpu_ptr_irqsave(void __percpu *p, unsigned long *flags)
 {
+	local_irq_save(*flags);
 	return this_cpu_ptr(p);
-}
-
-unsigned long rct_local_irq_save(void)
-{
-	unsigned long flags;
-
-	local_irq_save(flags);
-	return flags;
 }
 
 void rct_local_irq_restore(unsigned long flags)
@@ -400,16 +387,6 @@ void rct_local_bh_enable(void)
 void rct_spin_unlock(spinlock_t *l)
 {
 	spin_unlock(l);
-}
-
-unsigned long rct_jiffies(void)
-{
-	return jiffies;
-}
-
-unsigned int rct_hz(void)
-{
-	return HZ;
 }
 
 void rct_cond_resched(void)

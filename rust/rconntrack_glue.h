@@ -39,9 +39,18 @@ typedef void rct_work_fn(struct work_struct *work);
 struct nf_hook_ops *rct_nf_ops_alloc(unsigned int n);
 void rct_nf_ops_set(struct nf_hook_ops *ops, unsigned int i, rct_hook_fn *fn,
 		    void *priv, u8 pf, unsigned int hooknum, int priority);
-unsigned int rct_hook_state_hook(const struct nf_hook_state *state);
-u8 rct_hook_state_pf(const struct nf_hook_state *state);
-bool rct_hook_state_in_loopback(const struct nf_hook_state *state);
+/* A hook's arguments as Rust needs them (kernel_ext/glue.rs HookArgs). */
+struct rct_hook_args {
+	u32 hook;
+	u32 len;
+	s32 net_off;
+	u8 pf;
+	bool in_loopback;
+	u8 pad[2];
+};
+
+void rct_hook_args(const struct nf_hook_state *state,
+		   const struct sk_buff *skb, struct rct_hook_args *a);
 int rct_nf_register(struct net *net, const struct nf_hook_ops *ops,
 		    unsigned int n);
 void rct_nf_unregister(struct net *net, const struct nf_hook_ops *ops,
@@ -65,10 +74,9 @@ struct proc_dir_entry *rct_proc_create_seq(struct net *net, const char *name,
 					   void *data);
 void rct_proc_remove(struct proc_dir_entry *pde);
 void *rct_seq_data(struct seq_file *m);
-unsigned int rct_skb_len(const struct sk_buff *skb);
 bool rct_skb_is_gso_tcp(const struct sk_buff *skb);
-int rct_skb_network_offset(const struct sk_buff *skb);
-bool rct_skb_copy(const struct sk_buff *skb, int offset, int len, void *buf);
+const void *rct_skb_header(const struct sk_buff *skb, int offset, int len,
+			   void *buf);
 struct kmem_cache *rct_cache_create(const char *name, unsigned int size,
 				     unsigned int align);
 unsigned int rct_cache_object_size(struct kmem_cache *c);
@@ -80,8 +88,7 @@ unsigned long rct_free_lowmem_pages(void);
 unsigned int rct_page_shift(void);
 void __percpu *rct_percpu_alloc(size_t size);
 void __percpu *rct_percpu_alloc_align(size_t size, size_t align);
-void *rct_this_cpu_ptr(void __percpu *p);
-unsigned long rct_local_irq_save(void);
+void *rct_this_cpu_ptr_irqsave(void __percpu *p, unsigned long *flags);
 void rct_local_irq_restore(unsigned long flags);
 void rct_percpu_inc(void __percpu *p, unsigned int idx);
 unsigned int rct_percpu_read(void __percpu *p, int cpu, unsigned int idx);
@@ -95,8 +102,6 @@ void rct_spin_lock_nested(spinlock_t *l);
 void rct_spin_unlock(spinlock_t *l);
 void rct_local_bh_disable(void);
 void rct_local_bh_enable(void);
-unsigned long rct_jiffies(void);
-unsigned int rct_hz(void);
 void rct_cond_resched(void);
 void rct_udelay(unsigned int us);
 void rct_cpu_relax(void);

@@ -80,11 +80,20 @@ impl TableKey for Conn {
         Conn::dir(self, reply)
     }
 
+    #[inline]
+    fn matches(&self, reply: bool, k: &Tuple) -> bool {
+        self.is_dir(reply, k)
+    }
+
     fn hash(t: &Tuple, key: &HashKey, salt: u32) -> u32 {
-        let w = t.hash_words();
-        key.hash(&[
-            w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7], w[8], w[9], salt,
-        ])
+        let (w, n) = t.hash_words();
+        let mut buf = [0u32; 11];
+        for (d, s) in buf.iter_mut().zip(&w[..n.min(w.len())]) {
+            *d = *s;
+        }
+        let n = n.min(w.len());
+        buf[n] = salt;
+        key.hash(&buf[..=n])
     }
 
     /// The TCP window ([`TcpWin`], packed), zero for other protocols;
@@ -111,19 +120,20 @@ fn store_win(e: &Entry, w: &TcpWin) {
 }
 
 /// What the track hook learnt about a packet, for the confirm hook of the
-/// same packet (see the module docs).
+/// same packet (see the module docs). Small, as every packet writes and
+/// reads one: the tuple, which only a connection to create needs, is a
+/// note of its own ([`Tracker::note_tuples`]), written only then.
 #[derive(Clone, Copy)]
 pub(crate) struct Note {
     /// The namespace (its [`Owner`] id) and the length of the packet, which
     /// NAT does not change: a note matches only the packet it was left for.
     ns: u32,
     len: u32,
-    /// No live entry had the tuple at track: confirm creates one.
+    /// No live entry had the tuple at track: confirm creates one, from
+    /// the tuple note of the same packet.
     create: bool,
     /// TCP flags of the packet.
     flags: u8,
-    /// The tuple at track, before any NAT.
-    tuple: Tuple,
 }
 
 /// `now` in [`proto::Tick`]s (see [`proto::tick_of`]: a shift of the low
@@ -254,6 +264,9 @@ pub(crate) struct Tracker {
     gc_last_count: AtomicU32,
     /// Track hook to confirm hook, per CPU.
     notes: PerCpuNote<Note>,
+    /// The tuple at track (before any NAT) of a packet whose note says
+    /// `create`, with the same tag.
+    note_tuples: PerCpuNote<Tuple>,
     /// Live namespaces (for the fair share of the lowmem ceiling).
     nets: AtomicU32,
 }
@@ -359,6 +372,7 @@ impl Tracker {
             gc_next: AtomicU32::new(0),
             gc_last_count: AtomicU32::new(0),
             notes: PerCpuNote::new()?,
+            note_tuples: PerCpuNote::new()?,
             nets: AtomicU32::new(0),
         })
     }
@@ -417,14 +431,18 @@ impl Tracker {
                     // A known connection, already updated at track.
                     return Verdict::Accept;
                 }
-                let (out, seg) = match parse() {
-                    Parsed::Track(o, seg) => (o, seg),
-                    // Unparsable now, though it was at track: create the
-                    // connection as it entered (a TCP one picked up, with
-                    // the flags only, as its segment is gone).
-                    _ => (n.tuple, Seg::flags(n.flags)),
-                };
-                return self.create(ns, &n.tuple, &out, &seg);
+                // Written with the note; missing only if another packet's
+                // track ran on this CPU in between (then: the fallback).
+                if let Some(orig) = self.note_tuples.take(skb.id()) {
+                    let (out, seg) = match parse() {
+                        Parsed::Track(o, seg) => (o, seg),
+                        // Unparsable now, though it was at track: create
+                        // the connection as it entered (a TCP one picked
+                        // up, with the flags only, as its segment is gone).
+                        _ => (orig, Seg::flags(n.flags)),
+                    };
+                    return self.create(ns, &orig, &out, &seg);
+                }
             }
         }
         match parse() {
@@ -505,6 +523,9 @@ impl Tracker {
             }
         };
         if verdict == Verdict::Accept {
+            if create {
+                self.note_tuples.put(skb.id(), *t);
+            }
             self.notes.put(
                 skb.id(),
                 Note {
@@ -512,7 +533,6 @@ impl Tracker {
                     len: skb.len() as u32,
                     create,
                     flags: seg.flags,
-                    tuple: *t,
                 },
             );
         }
@@ -536,8 +556,13 @@ impl Tracker {
         let g = rcu::read_lock();
         let ok = self.lookup(&g, ns, t).is_some_and(|f| {
             !Self::expired(f.entry, sys::jiffies()) && f.entry.key_of(f.reply).dst == *dst
-        }) || self.notes.peek().is_some_and(|n| {
-            n.ns == ns.shared.id && n.create && n.tuple == t.invert() && n.tuple.src == *dst
+        }) || self.notes.peek().is_some_and(|(tag, n)| {
+            n.ns == ns.shared.id
+                && n.create
+                && self
+                    .note_tuples
+                    .peek()
+                    .is_some_and(|(qtag, q)| qtag == tag && q == t.invert() && q.src == *dst)
         });
         drop(g);
         if ok {
@@ -565,10 +590,16 @@ impl Tracker {
             return self.update_tcp(ns, e, dir, seg, now);
         }
         let tick = tick(now);
-        let key = e.key.orig();
+        let (l4, icmp) = (e.key.l4(), e.key.is_icmp());
         let mut st = e.status.load(Ordering::Relaxed);
         let u = loop {
-            let u = proto::update(&key, st, dir, tick);
+            let u = proto::update_proto(l4, icmp, st, dir, tick);
+            if u.status == st {
+                // Nothing to write (most packets of a flow): no atomic
+                // read-modify-write, no dirtied line; a status changed
+                // meanwhile is caught by the check after the expiry store.
+                break u;
+            }
             match e
                 .status
                 .compare_exchange(st, u.status, Ordering::AcqRel, Ordering::Relaxed)
@@ -580,8 +611,12 @@ impl Tracker {
         let Some(k) = u.timeout else {
             return (false, Verdict::Accept);
         };
-        e.expires
-            .store(now.wrapping_add(self.timeout_jiffies(k)), Ordering::Release);
+        let expires = now.wrapping_add(self.timeout_jiffies(k));
+        // Once per jiffy, not once per packet (nf_ct_refresh() does the
+        // same): the other packets of the jiffy find the value in place.
+        if e.expires.load(Ordering::Relaxed) != expires {
+            e.expires.store(expires, Ordering::Release);
+        }
         let mut mine = u.status;
         // Bounded: each round means another CPU changed the status again.
         for _ in 0..4 {
@@ -887,12 +922,13 @@ impl Tracker {
     /// Bucket `bucket` of `/proc/net/rconntrack`: the namespace's live
     /// entries whose original direction hashes there.
     fn show_bucket(&self, ns: &NetState, bucket: u32, w: &mut SeqWriter) {
-        let hz = sys::hz() as usize;
         let g = rcu::read_lock();
         let now = sys::jiffies();
         self.table.scan_bucket(&g, bucket, |e| {
             if e.belongs_to(&ns.shared) && !e.is_dead() && !Self::expired(e, now) {
-                let left = e.expires.load(Ordering::Relaxed).wrapping_sub(now) / hz;
+                // A division by the constant HZ: no division-by-zero path
+                // (objtool 7.3 does not know that panic as noreturn).
+                let left = e.expires.load(Ordering::Relaxed).wrapping_sub(now) / sys::hz() as usize;
                 let _ = write_entry(w, e, left);
             }
         });

@@ -31,6 +31,26 @@ pub(crate) struct SeqOps {
     _opaque: [u8; 0],
 }
 
+/// `struct rct_hook_args`: what a hook needs of its state and packet, filled
+/// by `rct_hook_args()` (the C side asserts this layout).
+#[repr(C)]
+#[derive(Default)]
+pub(crate) struct HookArgs {
+    /// `nf_hook_state.hook`.
+    pub(crate) hook: u32,
+    /// `skb->len`.
+    pub(crate) len: u32,
+    /// `skb_network_offset(skb)`.
+    pub(crate) net_off: i32,
+    /// `nf_hook_state.pf`.
+    pub(crate) pf: u8,
+    /// The packet came in on a loopback device.
+    pub(crate) in_loopback: bool,
+    _pad: [u8; 2],
+}
+
+const _: () = assert!(core::mem::size_of::<HookArgs>() == 16);
+
 /// A netfilter hook function.
 pub(crate) type HookFn =
     unsafe extern "C" fn(*mut c_void, *mut bindings::sk_buff, *const NfHookState) -> c_uint;
@@ -64,9 +84,11 @@ unsafe extern "C" {
         hooknum: c_uint,
         prio: c_int,
     );
-    pub(crate) fn rct_hook_state_hook(state: *const NfHookState) -> c_uint;
-    pub(crate) fn rct_hook_state_pf(state: *const NfHookState) -> u8;
-    pub(crate) fn rct_hook_state_in_loopback(state: *const NfHookState) -> bool;
+    pub(crate) fn rct_hook_args(
+        state: *const NfHookState,
+        skb: *const bindings::sk_buff,
+        args: *mut HookArgs,
+    );
     pub(crate) fn rct_nf_register(
         net: *mut bindings::net,
         ops: *const NfHookOps,
@@ -101,14 +123,12 @@ unsafe extern "C" {
     pub(crate) fn rct_proc_remove(pde: *mut bindings::proc_dir_entry);
     pub(crate) fn rct_seq_data(m: *mut bindings::seq_file) -> *mut c_void;
 
-    pub(crate) fn rct_skb_len(skb: *const bindings::sk_buff) -> c_uint;
-    pub(crate) fn rct_skb_network_offset(skb: *const bindings::sk_buff) -> c_int;
-    pub(crate) fn rct_skb_copy(
+    pub(crate) fn rct_skb_header(
         skb: *const bindings::sk_buff,
         off: c_int,
         len: c_int,
         buf: *mut c_void,
-    ) -> bool;
+    ) -> *const c_void;
 
     pub(crate) fn rct_cache_create(
         name: *const c_char,
@@ -128,9 +148,8 @@ unsafe extern "C" {
 
     pub(crate) fn rct_percpu_alloc(size: usize) -> *mut c_void;
     pub(crate) fn rct_percpu_alloc_align(size: usize, align: usize) -> *mut c_void;
-    pub(crate) fn rct_this_cpu_ptr(p: *mut c_void) -> *mut c_void;
-    pub(crate) fn rct_local_irq_save() -> core::ffi::c_ulong;
-    pub(crate) fn rct_local_irq_restore(flags: core::ffi::c_ulong);
+    pub(crate) fn rct_this_cpu_ptr_irqsave(p: *mut c_void, flags: *mut c_ulong) -> *mut c_void;
+    pub(crate) fn rct_local_irq_restore(flags: c_ulong);
     pub(crate) fn rct_skb_is_gso_tcp(skb: *const bindings::sk_buff) -> bool;
     pub(crate) fn rct_percpu_inc(p: *mut c_void, idx: c_uint);
     pub(crate) fn rct_percpu_read(p: *mut c_void, cpu: c_int, idx: c_uint) -> c_uint;
@@ -149,8 +168,6 @@ unsafe extern "C" {
     pub(crate) fn rct_spin_unlock(l: *mut bindings::spinlock_t);
     pub(crate) fn rct_local_bh_disable();
     pub(crate) fn rct_local_bh_enable();
-    pub(crate) fn rct_jiffies() -> c_ulong;
-    pub(crate) fn rct_hz() -> c_uint;
     pub(crate) fn rct_cond_resched();
     pub(crate) fn rct_cpu_relax();
     pub(crate) fn rct_udelay(us: c_uint);

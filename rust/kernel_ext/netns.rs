@@ -219,21 +219,20 @@ unsafe extern "C" fn hook_fn<T: NetfilterNs>(
 ) -> c_uint {
     const NF_DROP: c_uint = 0;
     const NF_ACCEPT: c_uint = 1;
-    // SAFETY: see the function's safety section.
-    let (st, hooknum, pf, loopback_in) = unsafe {
-        (
-            &*priv_.cast::<T::State>().cast_const(),
-            glue::rct_hook_state_hook(state),
-            glue::rct_hook_state_pf(state),
-            glue::rct_hook_state_in_loopback(state),
-        )
+    let mut a = glue::HookArgs::default();
+    // SAFETY: see the function's safety section; `a` is a writable
+    // `struct rct_hook_args`.
+    let st = unsafe {
+        glue::rct_hook_args(state, skb, &mut a);
+        &*priv_.cast::<T::State>().cast_const()
     };
-    let Some(hook) = Hook::from_raw(hooknum) else {
+    let Some(hook) = Hook::from_raw(a.hook) else {
         return NF_ACCEPT;
     };
-    // SAFETY: netfilter passes a valid skb that lives until we return.
-    let skb = unsafe { Skb::from_raw(skb) };
-    match T::hook(st, &skb, hook, pf, loopback_in) {
+    // SAFETY: netfilter passes a valid skb that lives until we return;
+    // `rct_hook_args()` read its network offset and length.
+    let skb = unsafe { Skb::from_raw(skb, a.net_off, a.len) };
+    match T::hook(st, &skb, hook, a.pf, a.in_loopback) {
         Verdict::Accept => NF_ACCEPT,
         Verdict::Drop => NF_DROP,
     }

@@ -125,11 +125,12 @@ impl<T: Copy + Send + 'static> PerCpuNote<T> {
 
     /// Runs `f` on this CPU's slot with interrupts disabled.
     fn with_slot<R>(&self, f: impl FnOnce(*mut Slot<T>) -> R) -> R {
-        // SAFETY: disabling interrupts is always allowed; restored below.
-        let flags = unsafe { glue::rct_local_irq_save() };
-        // SAFETY: `ptr` is a live per-CPU allocation (invariant), and
-        // neither preemption nor migration can happen with interrupts off.
-        let slot = unsafe { glue::rct_this_cpu_ptr(self.ptr) }.cast::<Slot<T>>();
+        let mut flags = 0;
+        // SAFETY: disabling interrupts is always allowed (restored below);
+        // `ptr` is a live per-CPU allocation (invariant), and neither
+        // preemption nor migration can happen with interrupts off.
+        let slot =
+            unsafe { glue::rct_this_cpu_ptr_irqsave(self.ptr, &mut flags) }.cast::<Slot<T>>();
         let r = f(slot);
         // SAFETY: `flags` comes from the matching save above.
         unsafe { glue::rct_local_irq_restore(flags) };
@@ -177,9 +178,9 @@ impl<T: Copy + Send + 'static> PerCpuNote<T> {
 }
 
 impl<T: Copy + Send + 'static> PerCpuNote<T> {
-    /// A copy of this CPU's value, whatever its tag, leaving it in place;
-    /// `None` if the slot is empty.
-    pub(crate) fn peek(&self) -> Option<T> {
+    /// A copy of this CPU's value and its tag, whatever the tag, leaving it
+    /// in place; `None` if the slot is empty.
+    pub(crate) fn peek(&self) -> Option<(usize, T)> {
         self.with_slot(|slot| {
             // SAFETY: this CPU's slot, exclusively ours (see `put`); a
             // non-zero tag means an initialised `T` (invariant), and `T`
@@ -188,7 +189,7 @@ impl<T: Copy + Send + 'static> PerCpuNote<T> {
                 if (*slot).tag == 0 {
                     None
                 } else {
-                    Some((*slot).val.assume_init_read())
+                    Some(((*slot).tag, (*slot).val.assume_init_read()))
                 }
             }
         })

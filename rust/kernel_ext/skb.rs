@@ -21,25 +21,20 @@ pub(crate) struct Skb<'a> {
 }
 
 impl Skb<'_> {
-    /// Wraps the `sk_buff` a hook was called with.
+    /// Wraps the `sk_buff` a hook was called with, whose network header is
+    /// at `net_off` and whose length is `len` (`rct_hook_args()`).
     ///
     /// # Safety
     ///
     /// `skb` must be valid and not freed for the lifetime of the result (a
-    /// hook's argument is valid until the hook returns).
-    pub(crate) unsafe fn from_raw(skb: *const bindings::sk_buff) -> Self {
-        // SAFETY: `skb` is valid per the function's safety requirement.
-        let (base, total) = unsafe {
-            (
-                glue::rct_skb_network_offset(skb),
-                glue::rct_skb_len(skb) as usize,
-            )
-        };
-        let len = total.saturating_sub(base.max(0) as usize);
-        // INVARIANT: offsets computed from the skb itself.
+    /// hook's argument is valid until the hook returns), and `net_off` and
+    /// `len` must be its `skb_network_offset()` and `skb->len`.
+    pub(crate) unsafe fn from_raw(skb: *const bindings::sk_buff, net_off: i32, len: u32) -> Self {
+        let len = (len as usize).saturating_sub(net_off.max(0) as usize);
+        // INVARIANT: offsets of the skb itself, per the safety section.
         Skb {
             skb,
-            base,
+            base: net_off,
             len,
             _p: PhantomData,
         }
@@ -64,6 +59,9 @@ impl PacketReader for Skb<'_> {
         unsafe { glue::rct_skb_is_gso_tcp(self.skb) }
     }
 
+    // Inlined: the parser reads fixed-size headers, so the copy below
+    // becomes a few moves instead of a call to memcpy.
+    #[inline(always)]
     fn read(&self, off: usize, buf: &mut [u8]) -> bool {
         let end = match off.checked_add(buf.len()) {
             Some(e) => e,
@@ -75,16 +73,24 @@ impl PacketReader for Skb<'_> {
         let Ok(off) = i32::try_from(off) else {
             return false;
         };
+        let n = buf.len();
         // SAFETY: `skb` is valid per the invariant; `skb_header_pointer()`
-        // bounds-checks against the packet and copies into `buf`, which is
-        // `buf.len()` bytes long.
-        unsafe {
-            glue::rct_skb_copy(
-                self.skb,
-                self.base + off,
-                buf.len() as i32,
-                buf.as_mut_ptr().cast(),
-            )
+        // bounds-checks against the packet and returns either `n` bytes of
+        // its linear area or `buf` (`n` bytes long) with the bytes copied
+        // in, or null.
+        let p = unsafe {
+            glue::rct_skb_header(self.skb, self.base + off, n as i32, buf.as_mut_ptr().cast())
+        };
+        if p.is_null() {
+            return false;
         }
+        if p != buf.as_ptr().cast() {
+            // SAFETY: `p` points to `n` readable bytes of the packet's
+            // linear area, which nothing writes while a hook runs on it,
+            // and `buf` is a distinct, writable buffer of `n` bytes. The
+            // length is usually a constant after inlining: no memcpy call.
+            unsafe { core::ptr::copy_nonoverlapping(p.cast::<u8>(), buf.as_mut_ptr(), n) };
+        }
+        true
     }
 }

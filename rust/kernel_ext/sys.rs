@@ -5,15 +5,19 @@
 use super::glue;
 
 /// The current `jiffies`.
+#[inline]
 pub(crate) fn jiffies() -> usize {
-    // SAFETY: reading `jiffies` has no precondition.
-    unsafe { glue::rct_jiffies() as usize }
+    // SAFETY: `jiffies` is a live global the timer tick updates; a volatile
+    // read of the whole word is what C's `READ_ONCE(jiffies)` does (on
+    // 32-bit it is the low word of `jiffies_64`, read the same way by C).
+    unsafe { core::ptr::read_volatile(&raw const kernel::bindings::jiffies) as usize }
 }
 
-/// Ticks per second.
-pub(crate) fn hz() -> u32 {
-    // SAFETY: returns a constant.
-    unsafe { glue::rct_hz() }
+/// Ticks per second (`HZ`, which is `CONFIG_HZ` in the kernel; the `HZ`
+/// that bindgen sees is the user-space one).
+#[inline]
+pub(crate) const fn hz() -> u32 {
+    kernel::bindings::CONFIG_HZ
 }
 
 /// `time_after_eq(a, b)` on `unsigned long` jiffies, wrap-safe.

@@ -95,6 +95,12 @@ pub(crate) trait TableKey: Copy + Send + Sync + 'static {
     type Dir: Copy + PartialEq;
     /// The key of the original (`false`) or reply (`true`) direction.
     fn dir(&self, reply: bool) -> Self::Dir;
+    /// Whether direction `reply`'s key is `k`: `self.dir(reply) == *k`,
+    /// which an implementation may answer without building the key (the
+    /// chain walk asks it of every entry it passes).
+    fn matches(&self, reply: bool, k: &Self::Dir) -> bool {
+        self.dir(reply) == *k
+    }
     /// The keyed hash of one direction's key for an owner with id `salt`.
     fn hash(d: &Self::Dir, key: &HashKey, salt: u32) -> u32;
     /// Per-entry data of the table's user beside the key and status
@@ -487,7 +493,7 @@ impl<K: TableKey> Table<K> {
             // of the caller, which bounds `'a`.
             let (e, d) = unsafe { entry_of::<'a, K>(v) };
             if e.belongs_to(owner) {
-                if e.key.dir(d == 1) == *k {
+                if e.key.matches(d == 1, k) {
                     return Ok(Found {
                         entry: e,
                         reply: d == 1,
@@ -632,7 +638,7 @@ impl<K: TableKey> Table<K> {
             while !is_nulls(v) {
                 // SAFETY: read from a chain under its stripe lock.
                 let (x, d) = unsafe { entry_of::<K>(v) };
-                if x.belongs_to(&e.owner) && x.key_of(d == 1) == *want {
+                if x.belongs_to(&e.owner) && x.key.matches(d == 1, want) {
                     return Err(InsertError::Clash);
                 }
                 len += 1;
