@@ -5,6 +5,7 @@
 #   make run     boot the x86_64 guest with rconntrack tracking real traffic
 #   make check   host tests, lints, kselftests on x86_64 and i386 guests
 #   make bench   benchmarks (ratios vs nf_conntrack and no tracking)
+#   make profile where the per-packet cost goes (perf in the bench guest)
 #   make torture race tests for MINUTES (default 5)
 #   make mutants mutation tests: every selftests/mutants patch must fail its tests
 #
@@ -14,7 +15,7 @@
 ARCHES ?= x86_64 i386
 Q := qemu
 
-.PHONY: all deps kernel module host-test harness-test run shell check bench torture mutants clean help
+.PHONY: all deps kernel module host-test harness-test run shell check bench profile torture mutants clean help
 
 all: module
 
@@ -51,9 +52,17 @@ check:
 # release: no KASAN, lockdep or kmemleak, built and cached for make bench
 # only), then the neighbour patches' A/B (the unpatched x86_64 test
 # configuration, likewise; writes bench/neigh.md).
-bench: deps
+bench:
+	$(Q)/deps.sh bench
 	RCT_KFLAVOUR=release $(Q)/vm.sh $(or $(ARCH),x86_64) bench
+	$(Q)/bench-report.sh
 	$(Q)/bench-neigh.sh
+
+# Where a packet's cost goes: bench.sh's one-flow workload under perf
+# (cpu-clock, guest instructions under -icount) per mode, on ARCH's release
+# kernel, with a guest image that adds Debian's linux-perf.
+profile: deps
+	RCT_KFLAVOUR=release RCT_ROOTFS_EXTRA=linux-perf $(Q)/vm.sh $(or $(ARCH),x86_64) profile
 
 # make torture [MINUTES=5] [ARCH=x86_64]: the race tests, torture.sh for
 # MINUTES, then namespace churn and unloads with hooks in flight. On i386

@@ -187,6 +187,9 @@ shell)
 bench)
 	cd /kselftest/rconntrack && ./bench.sh
 	;;
+profile)
+	cd /kselftest/rconntrack && ./profile.sh
+	;;
 bench-neigh)
 	# The neighbour patches' A/B (qemu/bench-neigh.sh boots this on the
 	# patched and the unpatched kernel).

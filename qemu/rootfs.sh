@@ -16,6 +16,9 @@ need_cmd dpkg-deb dpkg
 need_cmd cpio cpio
 need_cmd gzip gzip
 PKGS="busybox-static bash coreutils iproute2 nftables socat libc-bin"
+# RCT_ROOTFS_EXTRA: more packages, in an image of their own (make profile
+# adds linux-perf; make check and make bench never do).
+PKGS+=${RCT_ROOTFS_EXTRA:+ $RCT_ROOTFS_EXTRA}
 hash=$( { echo "$PKGS $darch"; cat "$0" "$RCT_ROOT/qemu/init"; } | sha256sum | cut -c1-12)
 out=$CACHE/rootfs/$arch-$hash.cpio.gz
 if [ -f "$out" ]; then
