@@ -242,7 +242,7 @@ impl Conn {
         }
         if t.is_icmp() {
             // The echo types swap in the reply: not worth a fast path.
-            return self.dir(reply) == *k;
+            return self.is_dir_slow(reply, k);
         }
         if t.l3 != NFPROTO_IPV4 {
             return if reply {
@@ -271,6 +271,14 @@ impl Conn {
                 && k.src_id == t.src_id
                 && k.dst_id == t.dst_id
         }
+    }
+
+    /// [`Conn::is_dir`] by building the tuple; out of line, so that the
+    /// fast path stays small enough to inline into the chain walk.
+    #[cold]
+    #[inline(never)]
+    fn is_dir_slow(&self, reply: bool, k: &Tuple) -> bool {
+        self.dir(reply) == *k
     }
 
     /// IP protocol number.

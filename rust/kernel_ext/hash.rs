@@ -35,6 +35,16 @@ impl HashKey {
         HashKey(key)
     }
 
+    /// hsiphash of four words under this key with `salt` folded into it
+    /// (`hsiphash_4u32()`: no length switch, no tail): a key per salt,
+    /// still secret, so salts keep equal words in different buckets.
+    pub(crate) fn hash4_salted(&self, w: [u32; 4], salt: u32) -> u32 {
+        let mut key = bindings::hsiphash_key_t { key: self.0.key };
+        key.key[0] ^= salt as usize;
+        // SAFETY: `key` is a valid key; the words are passed by value.
+        unsafe { bindings::hsiphash_4u32(w[0], w[1], w[2], w[3], &key) }
+    }
+
     /// hsiphash of `words`.
     pub(crate) fn hash(&self, words: &[u32]) -> u32 {
         // SAFETY: `words` is a valid buffer of `size_of_val(words)` bytes
