@@ -8,6 +8,8 @@ set -euo pipefail
 DEB_PKGS="clang-19 lld-19 llvm-19 libclang-19-dev flex bison bc make libelf-dev
 libssl-dev cpio dwarves qemu-system-x86 busybox-static xz-utils perl python3
 iproute2 patch gcc gcc-multilib kmod"
+# `deps.sh bench`: also what make bench's report needs (its charts).
+[ "${1:-}" = bench ] && DEB_PKGS+=" gnuplot-nox"
 
 missing=()
 for p in $DEB_PKGS; do

@@ -22,7 +22,9 @@ shift 2
 tests="$*"
 
 case $arch in
-x86_64) qemu=qemu-system-x86_64 mem=${RCT_MEM:-1024} ;;
+x86_64) qemu=qemu-system-x86_64 mem=${RCT_MEM:-1024}
+	# The bench holds 1M entries of each tracker.
+	[ "$job" = bench ] && mem=${RCT_MEM:-2048} ;;
 i386) qemu=qemu-system-i386 mem=${RCT_MEM:-3072} ;;
 *) die "unknown arch $arch" ;;
 esac
@@ -32,7 +34,7 @@ need_cmd gzip gzip
 need_cmd gcc gcc
 case $job in
 check) tmo=${RCT_TIMEOUT:-2400} ;;
-bench) tmo=${RCT_TIMEOUT:-1800} ;;
+bench) tmo=${RCT_TIMEOUT:-3600} ;;
 bench-neigh) tmo=${RCT_TIMEOUT:-900} ;;
 probe) tmo=${RCT_TIMEOUT:-40} ;;
 *) tmo=${RCT_TIMEOUT:-600} ;;
@@ -60,7 +62,7 @@ if [ "${RCT_ACCEL:-auto}" = kvm ] || { [ "${RCT_ACCEL:-auto}" = auto ] && [ "$jo
 fi
 [ "${RCT_ACCEL:-}" = kvm-probe ] && accel=(-accel kvm -cpu host)
 [ "${RCT_ACCEL:-}" = tcg ] && accel=(-accel tcg)
-if [ "$job" = bench ] || [ "$job" = bench-neigh ]; then
+if [ "$job" = bench ] || [ "$job" = bench-neigh ] || [ "$job" = profile ]; then
 	# Guest time counts instructions: repeatable figures on a noisy host.
 	accel=(-accel tcg -icount shift=0,sleep=off)
 	smp=1

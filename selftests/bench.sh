@@ -3,18 +3,31 @@
 # Benchmarks (not tests; `make bench`). One guest boot under -icount, so
 # guest time counts instructions and repeats agree to ~0.2%.
 #
-# 1. Per-packet cost: pktgen sends COUNT UDP packets from A to B over veth,
-#    either all of one flow (every packet a lookup hit) or each from a
-#    random source port and address (mostly new flows), with: no tracking,
-#    rconntrack, nf_conntrack (enabled in B by an nft ct rule). pktgen's own
-#    rate (one CPU: sender and receiver softirq share it) is reported with
-#    ratios against no tracking and against nf_conntrack.
+# 1. Per-packet cost. pktgen sends UDP packets from A to B over veth with
+#    no tracking, with rconntrack, and with nf_conntrack (enabled in B by an
+#    nft ct rule). They go to 255.255.255.255 (port 9, no socket): a
+#    unicast datagram would draw an ICMP port unreachable, whose rate limit
+#    makes the work per packet depend on the time per packet, so on the
+#    mode. Workloads:
+#    - established: FLOWS concurrent flows (default 1, 1000, 65533 and
+#      1048528 = 16 addresses x 65533 ports, periods prime to each other),
+#      the table prefilled by one pass over them (not measured), then
+#      REPEATS passes of COUNT packets that cycle through them: every
+#      packet a lookup hit;
+#    - new flows: random source address and port (mostly new flows).
+#    Each measurement prints "RESULT <workload> flows=N mode=M rep=R
+#    pps=P" (pktgen's own rate; one CPU: sender and receiver softirq share
+#    it); qemu/bench-report.sh turns them into instructions per packet,
+#    medians and spreads, bench/results.md and the charts.
 # 2. Memory: the same flood of new flows until each tracker holds MAX
 #    entries (nf_conntrack_max raised to the same value): entries reached,
 #    slab bytes per entry, lowmem used.
 # 3. The neighbour patches: bench_neigh.sh.
 source "$(dirname "$0")/lib.sh"
-COUNT=${COUNT:-100000}
+COUNT=${COUNT:-200000}
+REPEATS=${REPEATS:-5}
+FLOWS=${FLOWS:-"1 1000 65533 1048528"}
+MODES="none rconntrack nf_conntrack"
 MAX=${MAX:-300000}
 D=/proc/sys/net/rconntrack
 echo /usr/bin/modprobe > /proc/sys/kernel/modprobe
@@ -40,48 +53,101 @@ nf_on() { # enable nf_conntrack in B (a ct rule needs it)
 	NFT
 }
 
-# run MODE RND: pktgen rate in pps for COUNT packets.
-run() {
-	local mode=$1 rnd=$2 res
-	setup
-	case $mode in
-	rconntrack) rct_load ;;
-	nf_conntrack) nf_on || { echo "nft failed" >&2; return 1; } ;;
+# mode_on MODE N: enable MODE's tracker in B with room for N entries and
+# timeouts longer than the run.
+mode_on() {
+	local n=$(($2 + 4096))
+	case $1 in
+	rconntrack)
+		rct_load
+		echo 90 > $D/max_lowmem_percent
+		echo "$n" > $D/max
+		echo "$n" > $D/buckets
+		echo 600 > $D/udp_timeout
+		echo 600 > $D/udp_timeout_stream
+		;;
+	nf_conntrack)
+		nf_on || { echo "nft failed" >&2; return 1; }
+		echo "$n" > /proc/sys/net/netfilter/nf_conntrack_max
+		echo "$n" > /proc/sys/net/netfilter/nf_conntrack_buckets
+		# Per namespace: B's own.
+		ip netns exec "$B" sh -c 'echo 600 > /proc/sys/net/netfilter/nf_conntrack_udp_timeout
+			echo 600 > /proc/sys/net/netfilter/nf_conntrack_udp_timeout_stream'
+		;;
+	esac
+}
+
+mode_off() {
+	case $1 in
+	rconntrack) rmmod rconntrack ;;
+	nf_conntrack) ip netns exec "$B" nft delete table inet rctbench ;;
+	esac
+}
+
+# count: entries of B's tracker in the current mode.
+count() {
+	case $1 in
+	rconntrack) rct_count "$B" ;;
+	nf_conntrack) ip netns exec "$B" cat /proc/sys/net/netfilter/nf_conntrack_count ;;
+	*) echo 0 ;;
+	esac
+}
+
+# pg N FLOWS: pktgen sends N packets of FLOWS flows (FLOWS 0: random
+# sources); prints pktgen's rate in pps.
+pg() {
+	local n=$1 flows=$2 cfg
+	cfg="'count $n' 'clone_skb 0' 'pkt_size 64' 'dst 255.255.255.255'
+		'dst_mac ff:ff:ff:ff:ff:ff' 'udp_dst_min 9' 'udp_dst_max 9'"
+	# Sequential sources: the port runs through [min, max), the address
+	# through [min, max]; coprime periods give their product as flows.
+	case $flows in
+	0) cfg="$cfg 'src_min 10.0.2.1' 'src_max 10.0.255.254' 'udp_src_min 1024'
+		'udp_src_max 65000' 'flag UDPSRC_RND' 'flag IPSRC_RND'" ;;
+	1) cfg="$cfg 'src_min 10.0.2.1' 'src_max 10.0.2.1' 'udp_src_min 1024' 'udp_src_max 1024'" ;;
+	1048528) cfg="$cfg 'src_min 10.0.2.0' 'src_max 10.0.2.15' 'udp_src_min 1' 'udp_src_max 65534'" ;;
+	*) cfg="$cfg 'src_min 10.0.2.1' 'src_max 10.0.2.1' 'udp_src_min 1' 'udp_src_max $((flows + 1))'" ;;
 	esac
 	ip netns exec "$A" sh -c "
 		echo rem_device_all > /proc/net/pktgen/kpktgend_0
 		echo 'add_device va' > /proc/net/pktgen/kpktgend_0
-		for c in 'count $COUNT' 'clone_skb 0' 'pkt_size 64' 'dst 10.0.0.2' \
-			'dst_mac 02:00:00:00:00:02' 'udp_dst_min 9' 'udp_dst_max 9'; do
+		for c in $cfg; do
 			echo \"\$c\" > /proc/net/pktgen/va
 		done
-		if [ $rnd = 1 ]; then
-			for c in 'src_min 10.0.2.1' 'src_max 10.0.255.254' 'udp_src_min 1024' \
-				'udp_src_max 65000' 'flag UDPSRC_RND' 'flag IPSRC_RND'; do
-				echo \"\$c\" > /proc/net/pktgen/va
-			done
-		fi
 		echo start > /proc/net/pktgen/pgctrl"
-	res=$(ip netns exec "$A" cat /proc/net/pktgen/va | sed -n 's/.* \([0-9]*\)pps.*/\1/p')
-	case $mode in
-	rconntrack) rmmod rconntrack ;;
-	nf_conntrack) ip netns exec "$B" nft delete table inet rctbench ;;
-	esac
-	echo "${res:-0}"
+	ip netns exec "$A" cat /proc/net/pktgen/va | sed -n 's/.* \([0-9]*\)pps.*/\1/p'
 }
 
 modprobe pktgen || rct_skip "pktgen"
-echo "== per-packet cost: $COUNT packets, pktgen pps (higher is better) =="
-for rnd in 0 1; do
-	label=$([ $rnd = 1 ] && echo "new flows" || echo "one flow ")
-	none=$(run none $rnd)
-	rct=$(run rconntrack $rnd)
-	nf=$(run nf_conntrack $rnd)
-	printf 'bench %s  none=%s  rconntrack=%s  nf_conntrack=%s  rconntrack/none=%s  rconntrack/nf_conntrack=%s\n' \
-		"$label" "$none" "$rct" "$nf" \
-		"$(awk -v a="$rct" -v b="$none" 'BEGIN { printf "%.3f", b ? a / b : 0 }')" \
-		"$(awk -v a="$rct" -v b="$nf" 'BEGIN { printf "%.3f", b ? a / b : 0 }')"
+echo "== per-packet cost: established flows and new flows, $REPEATS x $COUNT packets =="
+for flows in $FLOWS; do
+	for mode in $MODES; do
+		setup
+		mode_on "$mode" "$flows"
+		if [ "$mode" != none ]; then
+			t0=$(rct_now_ms)
+			pg "$flows" "$flows" > /dev/null
+			echo "prefill flows=$flows mode=$mode entries=$(count "$mode") ms=$(($(rct_now_ms) - t0))"
+		fi
+		for rep in $(seq "$REPEATS"); do
+			pps=$(pg "$COUNT" "$flows")
+			echo "RESULT established flows=$flows mode=$mode rep=$rep pps=${pps:-0} entries=$(count "$mode")"
+		done
+		mode_off "$mode"
+	done
 done
+# New flows: each repeat on an empty table with room for all of them (no
+# early drop), modes interleaved.
+for rep in $(seq "$REPEATS"); do
+	for mode in $MODES; do
+		setup
+		mode_on "$mode" "$COUNT"
+		pps=$(pg "$COUNT" 0)
+		echo "RESULT new flows=0 mode=$mode rep=$rep pps=${pps:-0} entries=$(count "$mode")"
+		mode_off "$mode"
+	done
+done
+cleanup_all_ns
 
 echo "== memory: flood of new flows until $MAX entries =="
 fill() { # MODE
@@ -104,7 +170,8 @@ fill() { # MODE
 		nf_on
 		echo "$MAX" > /proc/sys/net/netfilter/nf_conntrack_max
 		echo "$MAX" > /proc/sys/net/netfilter/nf_conntrack_buckets
-		echo 600 > /proc/sys/net/netfilter/nf_conntrack_udp_timeout
+		# Per namespace: B's own.
+		ip netns exec "$B" sh -c 'echo 600 > /proc/sys/net/netfilter/nf_conntrack_udp_timeout'
 		n() { ip netns exec "$B" cat /proc/sys/net/netfilter/nf_conntrack_count; }
 		;;
 	esac
