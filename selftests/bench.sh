@@ -96,26 +96,30 @@ count() {
 # pg N FLOWS: pktgen sends N packets of FLOWS flows (FLOWS 0: random
 # sources); prints pktgen's rate in pps.
 pg() {
-	local n=$1 flows=$2 cfg
-	cfg="'count $n' 'clone_skb 0' 'pkt_size 64' 'dst 255.255.255.255'
-		'dst_mac ff:ff:ff:ff:ff:ff' 'udp_dst_min 9' 'udp_dst_max 9'"
+	local n=$1 flows=$2 cfg pps
+	# One line: a newline would end the guest shell's "for ... in" list.
+	cfg="'count $n' 'clone_skb 0' 'pkt_size 64' 'dst 255.255.255.255'"
+	cfg+=" 'dst_mac ff:ff:ff:ff:ff:ff' 'udp_dst_min 9' 'udp_dst_max 9'"
 	# Sequential sources: the port runs through [min, max), the address
 	# through [min, max]; coprime periods give their product as flows.
 	case $flows in
-	0) cfg="$cfg 'src_min 10.0.2.1' 'src_max 10.0.255.254' 'udp_src_min 1024'
-		'udp_src_max 65000' 'flag UDPSRC_RND' 'flag IPSRC_RND'" ;;
-	1) cfg="$cfg 'src_min 10.0.2.1' 'src_max 10.0.2.1' 'udp_src_min 1024' 'udp_src_max 1024'" ;;
-	1048528) cfg="$cfg 'src_min 10.0.2.0' 'src_max 10.0.2.15' 'udp_src_min 1' 'udp_src_max 65534'" ;;
-	*) cfg="$cfg 'src_min 10.0.2.1' 'src_max 10.0.2.1' 'udp_src_min 1' 'udp_src_max $((flows + 1))'" ;;
+	0) cfg+=" 'src_min 10.0.2.1' 'src_max 10.0.255.254' 'udp_src_min 1024'"
+	   cfg+=" 'udp_src_max 65000' 'flag UDPSRC_RND' 'flag IPSRC_RND'" ;;
+	1) cfg+=" 'src_min 10.0.2.1' 'src_max 10.0.2.1' 'udp_src_min 1024' 'udp_src_max 1024'" ;;
+	1048528) cfg+=" 'src_min 10.0.2.0' 'src_max 10.0.2.15' 'udp_src_min 1' 'udp_src_max 65534'" ;;
+	*) cfg+=" 'src_min 10.0.2.1' 'src_max 10.0.2.1' 'udp_src_min 1' 'udp_src_max $((flows + 1))'" ;;
 	esac
 	ip netns exec "$A" sh -c "
 		echo rem_device_all > /proc/net/pktgen/kpktgend_0
 		echo 'add_device va' > /proc/net/pktgen/kpktgend_0
 		for c in $cfg; do
-			echo \"\$c\" > /proc/net/pktgen/va
+			echo \"\$c\" > /proc/net/pktgen/va || exit 1
 		done
-		echo start > /proc/net/pktgen/pgctrl"
-	ip netns exec "$A" cat /proc/net/pktgen/va | sed -n 's/.* \([0-9]*\)pps.*/\1/p'
+		echo start > /proc/net/pktgen/pgctrl" || { echo "bench: pktgen set-up failed" >&2; exit 1; }
+	pps=$(ip netns exec "$A" cat /proc/net/pktgen/va | sed -n 's/.* \([0-9]*\)pps.*/\1/p')
+	# No figure is a broken run, not a slow one.
+	[ "${pps:-0}" -gt 0 ] || { echo "bench: pktgen reported no rate" >&2; exit 1; }
+	echo "$pps"
 }
 
 modprobe pktgen || rct_skip "pktgen"
@@ -126,11 +130,11 @@ for flows in $FLOWS; do
 		mode_on "$mode" "$flows"
 		if [ "$mode" != none ]; then
 			t0=$(rct_now_ms)
-			pg "$flows" "$flows" > /dev/null
+			pg "$flows" "$flows" > /dev/null || exit 1
 			echo "prefill flows=$flows mode=$mode entries=$(count "$mode") ms=$(($(rct_now_ms) - t0))"
 		fi
 		for rep in $(seq "$REPEATS"); do
-			pps=$(pg "$COUNT" "$flows")
+			pps=$(pg "$COUNT" "$flows") || exit 1
 			echo "RESULT established flows=$flows mode=$mode rep=$rep pps=${pps:-0} entries=$(count "$mode")"
 		done
 		mode_off "$mode"
@@ -142,7 +146,7 @@ for rep in $(seq "$REPEATS"); do
 	for mode in $MODES; do
 		setup
 		mode_on "$mode" "$COUNT"
-		pps=$(pg "$COUNT" 0)
+		pps=$(pg "$COUNT" 0) || exit 1
 		echo "RESULT new flows=0 mode=$mode rep=$rep pps=${pps:-0} entries=$(count "$mode")"
 		mode_off "$mode"
 	done
