@@ -58,11 +58,12 @@ bench:
 	$(Q)/bench-report.sh
 	$(Q)/bench-neigh.sh
 
-# Where a packet's cost goes: bench.sh's one-flow workload under perf
+# make profile [FLOWS=N]: where a packet's cost goes: bench.sh's established
+# workload (one flow, or N prefilled) under perf
 # (cpu-clock, guest instructions under -icount) per mode, on ARCH's release
 # kernel, with a guest image that adds Debian's linux-perf.
 profile: deps
-	RCT_KFLAVOUR=release RCT_ROOTFS_EXTRA=linux-perf $(Q)/vm.sh $(or $(ARCH),x86_64) profile
+	RCT_KFLAVOUR=release RCT_ROOTFS_EXTRA=linux-perf $(Q)/vm.sh $(or $(ARCH),x86_64) profile $(FLOWS)
 
 # make torture [MINUTES=5] [ARCH=x86_64]: the race tests, torture.sh for
 # MINUTES, then namespace churn and unloads with hooks in flight. On i386

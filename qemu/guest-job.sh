@@ -188,7 +188,9 @@ bench)
 	cd /kselftest/rconntrack && ./bench.sh
 	;;
 profile)
-	cd /kselftest/rconntrack && ./profile.sh
+	# vm.sh ARCH profile [FLOWS]: the flow count travels as the test list.
+	flows=$(cat /rct/tests)
+	cd /kselftest/rconntrack && FLOWS=${flows:-1} ./profile.sh
 	;;
 bench-neigh)
 	# The neighbour patches' A/B (qemu/bench-neigh.sh boots this on the

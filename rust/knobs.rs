@@ -141,15 +141,9 @@ impl Settings {
         self.timeouts[i].load(Ordering::Relaxed)
     }
 
-    /// The shortest timeout in force, in seconds (at least 1): the longest
-    /// pause of the garbage collector between sweeps.
-    pub(crate) fn shortest_timeout(&self) -> u32 {
-        self.timeouts
-            .iter()
-            .map(|t| t.load(Ordering::Relaxed))
-            .min()
-            .unwrap_or(1)
-            .max(1)
+    /// The timeouts in force, in seconds.
+    pub(crate) fn timeouts(&self) -> impl Iterator<Item = u32> + '_ {
+        self.timeouts.iter().map(|t| t.load(Ordering::Relaxed))
     }
 
     /// Free lowmem under which a growing table is reported: 1/32 of lowmem.

@@ -79,6 +79,22 @@ pub fn default_max(buckets: u32, ceiling: u32) -> u32 {
     buckets.min(ceiling).max(1)
 }
 
+/// The longest pause between two garbage-collection sweeps, in seconds
+/// (nf_conntrack's `GC_SCAN_INTERVAL_MAX`).
+pub const GC_MAX_PAUSE_SECS: u32 = 60;
+
+/// The pause after a full garbage-collection sweep, in seconds, as
+/// nf_conntrack's gc_worker: the average time the `live` entries had left
+/// (`left_secs`, each counted up to [`GC_MAX_PAUSE_SECS`]), at most the
+/// shortest non-zero timeout in force (`timeouts`, seconds; zero is a
+/// timeout no entry uses, TCP's NONE state), between 1 s and
+/// [`GC_MAX_PAUSE_SECS`]. An empty table waits the longest.
+pub fn gc_pause_secs(live: u32, left_secs: u32, timeouts: impl Iterator<Item = u32>) -> u32 {
+    let avg = left_secs.checked_div(live).unwrap_or(GC_MAX_PAUSE_SECS);
+    let shortest = timeouts.filter(|&t| t > 0).min().unwrap_or(1);
+    avg.min(shortest).clamp(1, GC_MAX_PAUSE_SECS)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,6 +114,25 @@ mod tests {
         assert_eq!(default_buckets(4096, 8, true), 65536);
         assert_eq!(default_buckets(8192, 8, true), 262144);
         assert_eq!(default_buckets(16, 8, true), MIN_BUCKETS);
+    }
+
+    #[test]
+    fn gc_pause() {
+        // nf_conntrack's TCP timeouts: NONE is 0 and must not count.
+        let nf = [
+            0, 120, 60, 432000, 120, 60, 30, 120, 10, 120, 300, 300, 30, 30, 600,
+        ];
+        // 1M entries with 600 s left: the shortest timeout, TCP CLOSE's 10 s.
+        assert_eq!(gc_pause_secs(1_000_000, 60_000_000, nf.iter().copied()), 10);
+        // Entries about to expire: 1 s.
+        assert_eq!(gc_pause_secs(1000, 200, nf.iter().copied()), 1);
+        // Empty table: the shortest timeout.
+        assert_eq!(gc_pause_secs(0, 0, nf.iter().copied()), 10);
+        // Every timeout long: 60 s at most.
+        assert_eq!(gc_pause_secs(10, 600, [0, 3600, 600].into_iter()), 60);
+        // Short timeouts (a test's 2 s): 2 s.
+        assert_eq!(gc_pause_secs(10, 600, [2, 2, 0].into_iter()), 2);
+        assert_eq!(gc_pause_secs(10, 600, core::iter::empty()), 1);
     }
 
     #[test]

@@ -61,6 +61,7 @@ use crate::kernel_ext::sysctl::SysctlEntry;
 use crate::kernel_ext::table::{self, Found, InsertError, Owner, Table, TableKey};
 use crate::kernel_ext::work::PeriodicWork;
 use crate::knobs::{self, Settings};
+use crate::limits;
 use crate::proto::{self, status, Action, Dir, TcpState, TcpWin, TimeoutKind};
 use crate::tuple::{
     self, Conn, Invalid, PacketReader, Parsed, Seg, Tuple, IPPROTO_TCP, NFPROTO_IPV4, NFPROTO_IPV6,
@@ -201,10 +202,6 @@ const STAT_NAMES: [&str; NSTATS] = [
     "chaintoolong",
 ];
 
-/// The longest pause between two garbage-collection sweeps, in seconds
-/// (nf_conntrack's `GC_SCAN_INTERVAL_MAX`).
-const GC_MAX_PAUSE_SECS: u32 = 60;
-
 /// Buckets examined around a new tuple's bucket for an early-drop victim.
 const EARLY_DROP_BUCKETS: u32 = 8;
 
@@ -271,7 +268,7 @@ pub(crate) struct Tracker {
     gc_next: AtomicU32,
     gc_last_count: AtomicU32,
     /// The sweep in progress: live entries seen, and the sum of their
-    /// remaining seconds capped at [`GC_MAX_PAUSE_SECS`] (a u32 holds
+    /// remaining seconds capped at [`limits::GC_MAX_PAUSE_SECS`] (a u32 holds
     /// 4M buckets x 2 directions x 60).
     gc_live: AtomicU32,
     gc_left_secs: AtomicU32,
@@ -864,14 +861,14 @@ impl Tracker {
     /// One garbage-collection run; returns the delay to the next one.
     ///
     /// A sweep of the whole table takes runs of up to 2 jiffies one jiffy
-    /// apart. The pause after a sweep follows nf_conntrack's gc_worker: the
-    /// average time the live entries had left (each counted up to 60 s),
-    /// here also at most the shortest timeout in force, between 1 and 60 s;
-    /// 100 ms when many entries had expired. (It was 1 s whatever the
-    /// table held: a table of 1M entries cost 300 more guest instructions
-    /// per packet of an established flow, x86_64 make bench, sixth
-    /// session.) Expired entries the collector has not reached yet are
-    /// invisible to lookups, the /proc listing and early drop's choice.
+    /// apart. The pause after a sweep is [`limits::gc_pause_secs`] (as
+    /// nf_conntrack's gc_worker: the average time the live entries had
+    /// left, here also at most the shortest timeout in force), or 100 ms
+    /// when many entries had expired. It was 1 s whatever the table held:
+    /// `make profile FLOWS=1048528` (x86_64, sixth session) showed the
+    /// collector at 123 guest instructions per packet of an established
+    /// flow. Expired entries the collector has not reached yet are
+    /// invisible to lookups and to the /proc listing.
     pub(crate) fn gc(&self) -> usize {
         let hz = sys::hz() as usize;
         let start = sys::jiffies();
@@ -905,8 +902,8 @@ impl Tracker {
                     let left =
                         e.expires.load(Ordering::Relaxed).wrapping_sub(now) / sys::hz() as usize;
                     live = live.saturating_add(1);
-                    left_secs =
-                        left_secs.saturating_add(left.min(GC_MAX_PAUSE_SECS as usize) as u32);
+                    left_secs = left_secs
+                        .saturating_add(left.min(limits::GC_MAX_PAUSE_SECS as usize) as u32);
                 }
             });
             drop(g);
@@ -939,10 +936,7 @@ impl Tracker {
             // adapts its interval the same way).
             (hz / 10).max(1)
         } else {
-            let avg = left_secs.checked_div(live).unwrap_or(GC_MAX_PAUSE_SECS);
-            let secs = avg
-                .min(self.settings.shortest_timeout())
-                .clamp(1, GC_MAX_PAUSE_SECS);
+            let secs = limits::gc_pause_secs(live, left_secs, self.settings.timeouts());
             secs as usize * hz
         }
     }

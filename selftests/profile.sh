@@ -18,11 +18,37 @@ echo 0 > /proc/sys/kernel/kptr_restrict
 echo -1 > /proc/sys/kernel/perf_event_paranoid
 modprobe pktgen || { echo "no pktgen"; exit 1; }
 
+# pg_setup N: pktgen in A set up for N packets of FLOWS flows, as bench.sh.
+pg_setup() {
+	local cfg="'count $1' 'clone_skb 0' 'pkt_size 64' 'dst 255.255.255.255'"
+	cfg+=" 'dst_mac ff:ff:ff:ff:ff:ff' 'udp_dst_min 9' 'udp_dst_max 9'"
+	case $FLOWS in
+	1) cfg+=" 'src_min 10.0.2.1' 'src_max 10.0.2.1' 'udp_src_min 1024' 'udp_src_max 1024'" ;;
+	1048528) cfg+=" 'src_min 10.0.2.0' 'src_max 10.0.2.15' 'udp_src_min 1' 'udp_src_max 65534'" ;;
+	*) cfg+=" 'src_min 10.0.2.1' 'src_max 10.0.2.1' 'udp_src_min 1' 'udp_src_max $((FLOWS + 1))'" ;;
+	esac
+	ip netns exec "$A" sh -c "
+		echo rem_device_all > /proc/net/pktgen/kpktgend_0
+		echo 'add_device va' > /proc/net/pktgen/kpktgend_0
+		for c in $cfg; do
+			echo \"\$c\" > /proc/net/pktgen/va || exit 1
+		done"
+}
+
+FLOWS=${FLOWS:-1}
+D=/proc/sys/net/rconntrack
+n=$((FLOWS + 4096))
 for mode in $MODES; do
 	cleanup_all_ns
 	rct_setup_pair
 	case $mode in
-	rconntrack) rct_load ;;
+	rconntrack)
+		rct_load
+		echo 90 > $D/max_lowmem_percent
+		echo "$n" > $D/max
+		echo "$n" > $D/buckets
+		echo 600 > $D/udp_timeout
+		;;
 	nf_conntrack)
 		ip netns exec "$B" nft -f - <<-'NFT'
 		table inet rctbench {
@@ -32,21 +58,23 @@ for mode in $MODES; do
 			}
 		}
 		NFT
+		echo "$n" > /proc/sys/net/netfilter/nf_conntrack_max
+		echo "$n" > /proc/sys/net/netfilter/nf_conntrack_buckets
+		ip netns exec "$B" sh -c 'echo 600 > /proc/sys/net/netfilter/nf_conntrack_udp_timeout'
 		;;
 	esac
-	ip netns exec "$A" sh -c "
-		echo rem_device_all > /proc/net/pktgen/kpktgend_0
-		echo 'add_device va' > /proc/net/pktgen/kpktgend_0
-		for c in 'count $COUNT' 'clone_skb 0' 'pkt_size 64' 'dst 255.255.255.255' \
-			'dst_mac ff:ff:ff:ff:ff:ff' 'udp_dst_min 9' 'udp_dst_max 9'; do
-			echo \"\$c\" > /proc/net/pktgen/va
-		done"
+	if [ "$FLOWS" -gt 1 ] && [ "$mode" != none ]; then
+		# Prefill: one pass over the flows, not profiled.
+		pg_setup "$FLOWS"
+		ip netns exec "$A" sh -c 'echo start > /proc/net/pktgen/pgctrl'
+	fi
+	pg_setup "$COUNT"
 	# A sample every PERIOD ns of guest time, which -icount makes
 	# PERIOD instructions.
 	"$PERF" record -q -a -e cpu-clock -c "$PERIOD" -o /tmp/perf.data -- \
 		ip netns exec "$A" sh -c 'echo start > /proc/net/pktgen/pgctrl' 2>&1 | tail -n 3
 	pps=$(ip netns exec "$A" cat /proc/net/pktgen/va | sed -n 's/.* \([0-9]*\)pps.*/\1/p')
-	echo "== profile $mode: $COUNT packets, ${pps:-0} pps =="
+	echo "== profile $mode: $COUNT packets of $FLOWS flows, ${pps:-0} pps =="
 	"$PERF" report -i /tmp/perf.data --stdio --no-children --sort dso 2>/dev/null |
 		grep -v '^#' | grep -v '^$' | head -n 8
 	# symbol, samples (the idle loop is not the packet's)
