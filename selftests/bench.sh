@@ -14,7 +14,8 @@
 #      the table prefilled by one pass over them (not measured), then
 #      REPEATS passes of COUNT packets that cycle through them: every
 #      packet a lookup hit;
-#    - new flows: random source address and port (mostly new flows).
+#    - new flows: random source address and port (mostly new flows);
+#    - TCP connections per second over veth (rct_pkt -c).
 #    Each measurement prints "RESULT <workload> flows=N mode=M rep=R
 #    pps=P" (pktgen's own rate; one CPU: sender and receiver softirq share
 #    it); qemu/bench-report.sh turns them into instructions per packet,
@@ -28,7 +29,7 @@ COUNT=${COUNT:-200000}
 REPEATS=${REPEATS:-5}
 FLOWS=${FLOWS:-"1 1000 65533 1048528"}
 MODES="none rconntrack nf_conntrack"
-MAX=${MAX:-300000}
+MAX=${MAX:-1000000}
 D=/proc/sys/net/rconntrack
 echo /usr/bin/modprobe > /proc/sys/kernel/modprobe
 
@@ -153,10 +154,60 @@ for rep in $(seq "$REPEATS"); do
 done
 cleanup_all_ns
 
+# TCP connections per second (rct_pkt -c): the client in A makes CONNS
+# connections to the server in B one after the other (connect, 1000
+# bytes, close), both namespaces tracking (nf_conntrack by a ct rule in
+# each). "pps" here is connections per second.
+CONNS=${CONNS:-2000}
+echo "== TCP connections: $CONNS, $REPEATS repeats =="
+for rep in $(seq "$REPEATS"); do
+	for mode in $MODES; do
+		setup
+		mode_on "$mode" "$((2 * CONNS))"
+		if [ "$mode" = nf_conntrack ]; then
+			ip netns exec "$A" nft -f - <<-'NFT'
+			table inet rctbench {
+				chain pre {
+					type filter hook prerouting priority 0; policy accept;
+					ct state new counter
+				}
+			}
+			NFT
+		fi
+		ip netns exec "$B" ./rct_pkt -c serve 7000 > /dev/null 2>&1 &
+		spid=$!
+		sleep 0.2
+		out=$(ip netns exec "$A" ./rct_pkt -c 10.0.0.2 7000 "$CONNS" 1000) || {
+			echo "bench: TCP connections failed ($mode)" >&2
+			exit 1
+		}
+		kill "$spid"
+		wait "$spid" 2>/dev/null
+		cps=${out##*cps=}
+		echo "RESULT tcp_conn flows=0 mode=$mode rep=$rep pps=$cps entries=$(count "$mode") $out"
+		mode_off "$mode"
+	done
+done
+cleanup_all_ns
+
 echo "== memory: flood of new flows until $MAX entries =="
+# settle: wait until the entries of namespaces deleted before are freed
+# (their cleanup runs in a work item after "ip netns del" returns), then
+# drop clean caches, so that LowFree moves only with the fill that follows
+# (the first runs after the established-flow phase measured 1.2 MiB for
+# 35 MiB of entries: 1M freed entries came back meanwhile).
+nf_objs() { awk '$1 == "nf_conntrack" { print $2; f = 1 } END { if (!f) print 0 }' /proc/slabinfo; }
+settle() {
+	busywait 120000 eval '[ "$(nf_objs)" -lt 1000 ]'
+	sync
+	echo 3 > /proc/sys/vm/drop_caches
+	sleep 1
+}
+
 fill() { # MODE
 	local mode=$1 lf0 lf1 n t0
 	setup
+	settle
 	lf0=$(lowfree)
 	case $mode in
 	rconntrack)

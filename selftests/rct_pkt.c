@@ -29,6 +29,15 @@
  * are sent with TTL (hop limit) 63, the stack's own packets have 64.
  *
  * SRCIP and DSTIP are both IPv4 or both IPv6.
+ *
+ *   rct_pkt -c serve PORT
+ *   rct_pkt -c DSTIP PORT COUNT BYTES
+ *
+ * TCP connections per second (make bench): the server accepts on IPv4 PORT
+ * forever, reads each connection to its end and closes it; the client makes
+ * COUNT connections one after the other, each: connect, send BYTES,
+ * shutdown, read to the end, close. It prints "conns=COUNT ms=T cps=R"
+ * (CLOCK_MONOTONIC, which counts guest instructions under -icount).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -41,6 +50,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define SPORT_BASE	20000
@@ -364,6 +374,82 @@ usage:
 	return 2;
 }
 
+static int conn_serve(int port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
+	char buf[4096];
+	int one = 1, l, c;
+
+	l = socket(AF_INET, SOCK_STREAM, 0);
+	if (l < 0 || setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+	    bind(l, (struct sockaddr *)&a, sizeof(a)) || listen(l, 128)) {
+		perror("rct_pkt -c serve");
+		return 1;
+	}
+	for (;;) {
+		c = accept(l, NULL, NULL);
+		if (c < 0)
+			continue;
+		while (read(c, buf, sizeof(buf)) > 0)
+			;
+		close(c);
+	}
+}
+
+static int conn_client(const char *dst, int port, unsigned int count,
+		       size_t bytes)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
+	struct timespec t0, t1;
+	static char buf[65536];
+	unsigned int i;
+	long long ms;
+	size_t left;
+	ssize_t n;
+	int fd;
+
+	if (inet_pton(AF_INET, dst, &a.sin_addr) != 1 || bytes > sizeof(buf)) {
+		fprintf(stderr, "rct_pkt -c: bad address or size\n");
+		return 2;
+	}
+	memset(buf, 'x', sizeof(buf));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (i = 0; i < count; i++) {
+		fd = socket(AF_INET, SOCK_STREAM, 0);
+		if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a))) {
+			fprintf(stderr, "rct_pkt -c: connection %u: %s\n", i, strerror(errno));
+			return 1;
+		}
+		for (left = bytes; left; left -= n) {
+			n = write(fd, buf, left);
+			if (n <= 0) {
+				fprintf(stderr, "rct_pkt -c: write: %s\n", strerror(errno));
+				return 1;
+			}
+		}
+		shutdown(fd, SHUT_WR);
+		while (read(fd, buf, sizeof(buf)) > 0)
+			;
+		close(fd);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (t1.tv_sec - t0.tv_sec) * 1000LL + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	printf("conns=%u ms=%lld cps=%lld\n", count, ms, ms > 0 ? count * 1000LL / ms : 0);
+	return 0;
+}
+
+static int conn_main(int argc, char **argv)
+{
+	if (argc == 4 && !strcmp(argv[2], "serve"))
+		return conn_serve(atoi(argv[3]));
+	if (argc == 6)
+		return conn_client(argv[2], atoi(argv[3]), strtoul(argv[4], NULL, 10),
+				   strtoul(argv[5], NULL, 10));
+	fprintf(stderr, "usage: %s -c serve PORT | %s -c DSTIP PORT COUNT BYTES\n",
+		argv[0], argv[0]);
+	return 2;
+}
+
 int main(int argc, char **argv)
 {
 	uint8_t frame[256], src[16], dst[16], dmac[6], *ip, *l4;
@@ -377,6 +463,8 @@ int main(int argc, char **argv)
 
 	if (argc > 1 && !strcmp(argv[1], "-r"))
 		return raw_main(argc, argv);
+	if (argc > 1 && !strcmp(argv[1], "-c"))
+		return conn_main(argc, argv);
 	if (argc < 6 || argc > 7) {
 		fprintf(stderr,
 			"usage: %s IFNAME DSTMAC SRCIP DSTIP KIND [COUNT]\n"
