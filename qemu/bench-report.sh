@@ -19,7 +19,7 @@ rev=$(git -C "$RCT_ROOT" rev-parse --short HEAD 2>/dev/null || echo "an unversio
 
 # stats: "work flows mode median min max n" per group, from RESULT lines.
 stats() {
-	tr -d '\r' < "$1" | sed -n 's/^RESULT \([a-z]*\) flows=\([0-9]*\) mode=\([a-z_]*\) rep=[0-9]* pps=\([0-9]*\).*/\1 \2 \3 \4/p' |
+	tr -d '\r' < "$1" | sed -n 's/^RESULT \([a-z_]*\) flows=\([0-9]*\) mode=\([a-z_]*\) rep=[0-9]* pps=\([0-9]*\).*/\1 \2 \3 \4/p' |
 		sort -k1,1 -k2,2n -k3,3 -k4,4n |
 		awk '{ k = $1 " " $2 " " $3; v[k, ++n[k]] = $4; if (!(k in seen)) { seen[k] = 1; order[++m] = k } }
 		END {

@@ -77,6 +77,10 @@ for mode in $MODES; do
 	echo "== profile $mode: $COUNT packets of $FLOWS flows, ${pps:-0} pps =="
 	"$PERF" report -i /tmp/perf.data --stdio --no-children --sort dso 2>/dev/null |
 		grep -v '^#' | grep -v '^$' | head -n 8
+	# The module's own symbols, with addresses perf could not name.
+	[ "$mode" = rconntrack ] &&
+		"$PERF" report -i /tmp/perf.data --stdio --no-children -n --dsos '[rconntrack]' \
+			--sort sym 2>/dev/null | grep -v '^#' | grep -v '^$' | head -n 25
 	# symbol, samples (the idle loop is not the packet's)
 	"$PERF" report -i /tmp/perf.data --stdio --no-children -n --sort sym 2>/dev/null |
 		awk '!/^#/ && NF >= 4 && $4 !~ /safe_halt/ { print $4, $2 }' > "/tmp/prof.$mode"
