@@ -93,7 +93,7 @@ for arch in x86_64 i386; do
 	set xlabel "concurrent flows (table prefilled, every packet a hit)"
 	set ylabel "instructions per packet"
 	set logscale x
-	set key left top
+	set key right center
 	set grid
 	plot "$dat" using 1:2 with linespoints title "no tracking", \
 	     "$dat" using 1:3 with linespoints title "rconntrack", \
