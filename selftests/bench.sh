@@ -110,8 +110,8 @@ pg() {
 	1048528) cfg+=" 'src_min 10.0.2.0' 'src_max 10.0.2.15' 'udp_src_min 1' 'udp_src_max 65534'" ;;
 	*) cfg+=" 'src_min 10.0.2.1' 'src_max 10.0.2.1' 'udp_src_min 1' 'udp_src_max $((flows + 1))'" ;;
 	esac
+	rct_pktgen_clear "$A" 0 || { echo "bench: pktgen thread busy" >&2; exit 1; }
 	ip netns exec "$A" sh -c "
-		echo rem_device_all > /proc/net/pktgen/kpktgend_0
 		echo 'add_device va' > /proc/net/pktgen/kpktgend_0
 		for c in $cfg; do
 			echo \"\$c\" > /proc/net/pktgen/va || exit 1

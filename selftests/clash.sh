@@ -36,9 +36,10 @@ for n in "$A" "$C"; do
 done
 # pktgen in NS, thread T, from DEV: 1000 packets, ports stepping together.
 pg() { # NS THREAD DEV DST DSTMAC SPORT_MIN SPORT_MAX DPORT_MIN DPORT_MAX
+	rct_pktgen_clear "$1" "$2" || return 1
 	ip netns exec "$1" sh -c "
 		T=/proc/net/pktgen/kpktgend_$2
-		echo rem_device_all > \$T && echo 'add_device $3' > \$T || exit 1
+		echo 'add_device $3' > \$T || exit 1
 		for c in 'count 1000' 'clone_skb 0' 'pkt_size 64' 'dst $4' 'dst_mac $5' \
 			'udp_src_min $6' 'udp_src_max $7' 'udp_dst_min $8' 'udp_dst_max $9' 'ratep 500'; do
 			echo \"\$c\" > /proc/net/pktgen/$3 || exit 1

@@ -297,6 +297,21 @@ rct_tcp_state() {
 # per CPU), each with its own range and RATE_PPS; default one thread,
 # 10.0.1.1-10.0.1.254. Source ports: RCT_PKTGEN_SPORTS (default
 # 1024-65000). Returns non-zero if pktgen (or a thread) is unavailable.
+# rct_pktgen_clear NS T: remove every device of pktgen thread kpktgend_T
+# in NS, and wait until the thread has. "rem_device_all" only sets a flag
+# that the thread acts on later (pktgen.c sleeps 125 ms and hopes): a
+# device added before it does is removed with the others. (Sixth session,
+# x86_64 make check on a loaded host: unload_race.sh's devices vanished,
+# no packet was sent, all five cycles failed.)
+rct_pktgen_clear() {
+	local ns=$1 t=$2 f=/proc/net/pktgen/kpktgend_$2
+
+	ip netns exec "$ns" test -e "$f" || return 1
+	ip netns exec "$ns" sh -c "echo rem_device_all > $f" || return 1
+	# "Running: DEV ...", "Stopped: DEV ...": both empty once done.
+	busywait 10000 eval '[ -z "$(ip netns exec "$ns" awk "/^(Running|Stopped):/ { \$1 = \"\"; printf \"%s\", \$0 }" "$f" | tr -d " ")" ]'
+}
+
 rct_pktgen_start() {
 	local ns=$1 dev=$2 dst=$3 mac=$4 rate=${5:-20000} sports=${RCT_PKTGEN_SPORTS:-1024-65000}
 	local ranges t pdev srcs
@@ -314,10 +329,9 @@ rct_pktgen_start() {
 		# device on the same interface.
 		pdev=$dev
 		[ "$t" -gt 0 ] && pdev=$dev@$t
+		rct_pktgen_clear "$ns" "$t" || return 1
 		ip netns exec "$ns" sh -c "
 			T=/proc/net/pktgen/kpktgend_$t
-			[ -e \$T ] || exit 1
-			echo rem_device_all > \$T
 			echo 'add_device $pdev' > \$T
 			for c in 'count 0' 'clone_skb 0' 'pkt_size 64' 'dst $dst' 'dst_mac $mac' \
 				'src_min ${srcs%-*}' 'src_max ${srcs#*-}' 'udp_src_min ${sports%-*}' \
