@@ -56,6 +56,11 @@ for arch in x86_64 i386; do
 	[ -n "$log" ] && grep -q '^RESULT ' "$log" || continue
 	found=1
 	s=$(stats "$log")
+	# Every workload needs all three modes with a rate: a 0 or a missing
+	# mode is a broken run, not a figure.
+	bad=$(awk '{ n[$1 " " $2]++ } $4 <= 0 { print "zero rate: " $0 }
+		END { for (k in n) if (n[k] != 3) print "modes missing: " k }' <<< "$s")
+	[ -z "$bad" ] || die "$(basename "$log"): $bad"
 	{
 		echo
 		echo "## $arch ($(basename "$log"))"

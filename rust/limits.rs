@@ -88,7 +88,8 @@ pub const GC_MAX_PAUSE_SECS: u32 = 60;
 /// (`left_secs`, each counted up to [`GC_MAX_PAUSE_SECS`]), at most the
 /// shortest non-zero timeout in force (`timeouts`, seconds; zero is a
 /// timeout no entry uses, TCP's NONE state), between 1 s and
-/// [`GC_MAX_PAUSE_SECS`]. An empty table waits the longest.
+/// [`GC_MAX_PAUSE_SECS`]. An empty table waits the shortest timeout in
+/// force (capped at [`GC_MAX_PAUSE_SECS`]).
 pub fn gc_pause_secs(live: u32, left_secs: u32, timeouts: impl Iterator<Item = u32>) -> u32 {
     let avg = left_secs.checked_div(live).unwrap_or(GC_MAX_PAUSE_SECS);
     let shortest = timeouts.filter(|&t| t > 0).min().unwrap_or(1);

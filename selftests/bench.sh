@@ -176,9 +176,14 @@ for rep in $(seq "$REPEATS"); do
 		fi
 		ip netns exec "$B" ./rct_pkt -c serve 7000 > /dev/null 2>&1 &
 		spid=$!
-		sleep 0.2
+		busywait 10000 eval 'ip netns exec "$B" ss -Hltn "sport = :7000" | grep -q .' || {
+			echo "bench: the TCP server did not listen ($mode)" >&2
+			kill "$spid"
+			exit 1
+		}
 		out=$(ip netns exec "$A" ./rct_pkt -c 10.0.0.2 7000 "$CONNS" 1000) || {
 			echo "bench: TCP connections failed ($mode)" >&2
+			kill "$spid"
 			exit 1
 		}
 		kill "$spid"
@@ -198,7 +203,10 @@ echo "== memory: flood of new flows until $MAX entries =="
 # 35 MiB of entries: 1M freed entries came back meanwhile).
 nf_objs() { awk '$1 == "nf_conntrack" { print $2; f = 1 } END { if (!f) print 0 }' /proc/slabinfo; }
 settle() {
-	busywait 120000 eval '[ "$(nf_objs)" -lt 1000 ]'
+	busywait 120000 eval '[ "$(nf_objs)" -lt 1000 ]' || {
+		echo "bench: entries of deleted namespaces still not freed" >&2
+		exit 1
+	}
 	sync
 	echo 3 > /proc/sys/vm/drop_caches
 	sleep 1

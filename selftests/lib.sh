@@ -291,12 +291,6 @@ rct_tcp_state() {
 	rct_entries "$1" | awk -v p="dport=$2" '$3 == "tcp" { for (i = 1; i <= NF; i++) if ($i == p) { print $6; exit } }'
 }
 
-# rct_pktgen_start NS DEV DST DSTMAC [RATE_PPS] [SRC_RANGE...]: floods new
-# UDP flows (random source ports and addresses) from DEV in NS until
-# rct_pktgen_stop. One pktgen thread per SRC_RANGE (kpktgend_0, _1...: one
-# per CPU), each with its own range and RATE_PPS; default one thread,
-# 10.0.1.1-10.0.1.254. Source ports: RCT_PKTGEN_SPORTS (default
-# 1024-65000). Returns non-zero if pktgen (or a thread) is unavailable.
 # rct_pktgen_clear NS T: remove every device of pktgen thread kpktgend_T
 # in NS, and wait until the thread has. "rem_device_all" only sets a flag
 # that the thread acts on later (pktgen.c sleeps 125 ms and hopes): a
@@ -312,6 +306,12 @@ rct_pktgen_clear() {
 	busywait 10000 eval '[ -z "$(ip netns exec "$ns" awk "/^(Running|Stopped):/ { \$1 = \"\"; printf \"%s\", \$0 }" "$f" | tr -d " ")" ]'
 }
 
+# rct_pktgen_start NS DEV DST DSTMAC [RATE_PPS] [SRC_RANGE...]: floods new
+# UDP flows (random source ports and addresses) from DEV in NS until
+# rct_pktgen_stop. One pktgen thread per SRC_RANGE (kpktgend_0, _1...: one
+# per CPU), each with its own range and RATE_PPS; default one thread,
+# 10.0.1.1-10.0.1.254. Source ports: RCT_PKTGEN_SPORTS (default
+# 1024-65000). Returns non-zero if pktgen (or a thread) is unavailable.
 rct_pktgen_start() {
 	local ns=$1 dev=$2 dst=$3 mac=$4 rate=${5:-20000} sports=${RCT_PKTGEN_SPORTS:-1024-65000}
 	local ranges t pdev srcs

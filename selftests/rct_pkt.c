@@ -388,8 +388,12 @@ static int conn_serve(int port)
 	}
 	for (;;) {
 		c = accept(l, NULL, NULL);
-		if (c < 0)
-			continue;
+		if (c < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			perror("rct_pkt -c serve: accept");
+			return 1;
+		}
 		while (read(c, buf, sizeof(buf)) > 0)
 			;
 		close(c);
@@ -434,7 +438,11 @@ static int conn_client(const char *dst, int port, unsigned int count,
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	ms = (t1.tv_sec - t0.tv_sec) * 1000LL + (t1.tv_nsec - t0.tv_nsec) / 1000000;
-	printf("conns=%u ms=%lld cps=%lld\n", count, ms, ms > 0 ? count * 1000LL / ms : 0);
+	if (ms <= 0) {
+		fprintf(stderr, "rct_pkt -c: no time measured\n");
+		return 1;
+	}
+	printf("conns=%u ms=%lld cps=%lld\n", count, ms, count * 1000LL / ms);
 	return 0;
 }
 
@@ -442,9 +450,15 @@ static int conn_main(int argc, char **argv)
 {
 	if (argc == 4 && !strcmp(argv[2], "serve"))
 		return conn_serve(atoi(argv[3]));
-	if (argc == 6)
-		return conn_client(argv[2], atoi(argv[3]), strtoul(argv[4], NULL, 10),
-				   strtoul(argv[5], NULL, 10));
+	if (argc == 6) {
+		unsigned long n = strtoul(argv[4], NULL, 10);
+
+		if (n == 0 || n > 1000000) {
+			fprintf(stderr, "rct_pkt -c: COUNT must be 1..1000000\n");
+			return 2;
+		}
+		return conn_client(argv[2], atoi(argv[3]), n, strtoul(argv[5], NULL, 10));
+	}
 	fprintf(stderr, "usage: %s -c serve PORT | %s -c DSTIP PORT COUNT BYTES\n",
 		argv[0], argv[0]);
 	return 2;
