@@ -28,7 +28,7 @@ source "$(dirname "$0")/lib.sh"
 COUNT=${COUNT:-200000}
 REPEATS=${REPEATS:-5}
 FLOWS=${FLOWS:-"1 1000 65533 1048528"}
-MODES="none rconntrack nf_conntrack"
+MODES=${MODES:-"none rconntrack nf_conntrack"}
 MAX=${MAX:-1000000}
 D=/proc/sys/net/rconntrack
 echo /usr/bin/modprobe > /proc/sys/kernel/modprobe
@@ -43,8 +43,8 @@ setup() {
 	ip -n "$B" route add 10.0.0.0/16 dev vb
 }
 
-nf_on() { # enable nf_conntrack in B (a ct rule needs it)
-	ip netns exec "$B" nft -f - <<-'NFT'
+nf_on() { # [NS]: enable nf_conntrack in NS, default B (a ct rule needs it)
+	ip netns exec "${1:-$B}" nft -f - <<-'NFT'
 	table inet rctbench {
 		chain pre {
 			type filter hook prerouting priority 0; policy accept;
@@ -81,7 +81,10 @@ mode_on() {
 mode_off() {
 	case $1 in
 	rconntrack) rmmod rconntrack ;;
-	nf_conntrack) ip netns exec "$B" nft delete table inet rctbench ;;
+	nf_conntrack)
+		ip netns exec "$B" nft delete table inet rctbench
+		ip netns exec "$A" nft delete table inet rctbench 2>/dev/null || true
+		;;
 	esac
 }
 
@@ -94,10 +97,10 @@ count() {
 	esac
 }
 
-# pg N FLOWS: pktgen sends N packets of FLOWS flows (FLOWS 0: random
-# sources); prints pktgen's rate in pps.
-pg() {
-	local n=$1 flows=$2 cfg pps
+# pg_setup N FLOWS: pktgen in A set up to send N packets of FLOWS flows
+# (FLOWS 0: random sources), not started.
+pg_setup() {
+	local n=$1 flows=$2 cfg
 	# One line: a newline would end the guest shell's "for ... in" list.
 	cfg="'count $n' 'clone_skb 0' 'pkt_size 64' 'dst 255.255.255.255'"
 	cfg+=" 'dst_mac ff:ff:ff:ff:ff:ff' 'udp_dst_min 9' 'udp_dst_max 9'"
@@ -115,13 +118,26 @@ pg() {
 		echo 'add_device va' > /proc/net/pktgen/kpktgend_0
 		for c in $cfg; do
 			echo \"\$c\" > /proc/net/pktgen/va || exit 1
-		done
-		echo start > /proc/net/pktgen/pgctrl" || { echo "bench: pktgen set-up failed" >&2; exit 1; }
+		done" || { echo "bench: pktgen set-up failed" >&2; exit 1; }
+}
+
+# pg_rate: pktgen's rate (pps) of its last run; no figure is a broken run.
+pg_rate() {
+	local pps
 	pps=$(ip netns exec "$A" cat /proc/net/pktgen/va | sed -n 's/.* \([0-9]*\)pps.*/\1/p')
-	# No figure is a broken run, not a slow one.
 	[ "${pps:-0}" -gt 0 ] || { echo "bench: pktgen reported no rate" >&2; exit 1; }
 	echo "$pps"
 }
+
+# pg N FLOWS: pktgen sends N packets of FLOWS flows; prints its rate.
+pg() {
+	pg_setup "$1" "$2"
+	ip netns exec "$A" sh -c 'echo start > /proc/net/pktgen/pgctrl'
+	pg_rate
+}
+
+# profile.sh reuses the set-up above.
+[ "${RCT_BENCH_SOURCE_ONLY:-0}" = 1 ] && return 0
 
 modprobe pktgen || rct_skip "pktgen"
 echo "== per-packet cost: established flows and new flows, $REPEATS x $COUNT packets =="
@@ -164,16 +180,7 @@ for rep in $(seq "$REPEATS"); do
 	for mode in $MODES; do
 		setup
 		mode_on "$mode" "$((2 * CONNS))"
-		if [ "$mode" = nf_conntrack ]; then
-			ip netns exec "$A" nft -f - <<-'NFT'
-			table inet rctbench {
-				chain pre {
-					type filter hook prerouting priority 0; policy accept;
-					ct state new counter
-				}
-			}
-			NFT
-		fi
+		[ "$mode" = nf_conntrack ] && nf_on "$A"
 		ip netns exec "$B" ./rct_pkt -c serve 7000 > /dev/null 2>&1 &
 		spid=$!
 		busywait 10000 eval 'ip netns exec "$B" ss -Hltn "sport = :7000" | grep -q .' || {

@@ -7,74 +7,29 @@
 # -icount, so the sampling timer ticks in guest instructions: a symbol's
 # share of samples is its share of instructions. Prints, per mode, pktgen's
 # rate and perf's flat profile by symbol.
-source "$(dirname "$0")/lib.sh"
 COUNT=${COUNT:-300000}
 PERIOD=${PERIOD:-20000}
-MODES=${MODES:-"none rconntrack nf_conntrack"}
+FLOWS=${FLOWS:-1}
+# bench.sh's set-up (setup, mode_on, mode_off, pg_setup, pg, pg_rate).
+RCT_BENCH_SOURCE_ONLY=1 source "$(dirname "$0")/bench.sh"
 PERF=$(command -v perf)
 [ -x "$PERF" ] || { echo "no perf in this rootfs (make profile adds linux-perf)"; exit 1; }
-echo /usr/bin/modprobe > /proc/sys/kernel/modprobe
 echo 0 > /proc/sys/kernel/kptr_restrict
 echo -1 > /proc/sys/kernel/perf_event_paranoid
 modprobe pktgen || { echo "no pktgen"; exit 1; }
 
-# pg_setup N: pktgen in A set up for N packets of FLOWS flows, as bench.sh.
-pg_setup() {
-	local cfg="'count $1' 'clone_skb 0' 'pkt_size 64' 'dst 255.255.255.255'"
-	cfg+=" 'dst_mac ff:ff:ff:ff:ff:ff' 'udp_dst_min 9' 'udp_dst_max 9'"
-	case $FLOWS in
-	1) cfg+=" 'src_min 10.0.2.1' 'src_max 10.0.2.1' 'udp_src_min 1024' 'udp_src_max 1024'" ;;
-	1048528) cfg+=" 'src_min 10.0.2.0' 'src_max 10.0.2.15' 'udp_src_min 1' 'udp_src_max 65534'" ;;
-	*) cfg+=" 'src_min 10.0.2.1' 'src_max 10.0.2.1' 'udp_src_min 1' 'udp_src_max $((FLOWS + 1))'" ;;
-	esac
-	rct_pktgen_clear "$A" 0 || exit 1
-	ip netns exec "$A" sh -c "
-		echo 'add_device va' > /proc/net/pktgen/kpktgend_0
-		for c in $cfg; do
-			echo \"\$c\" > /proc/net/pktgen/va || exit 1
-		done"
-}
-
-FLOWS=${FLOWS:-1}
-D=/proc/sys/net/rconntrack
-n=$((FLOWS + 4096))
 for mode in $MODES; do
-	cleanup_all_ns
-	rct_setup_pair
-	case $mode in
-	rconntrack)
-		rct_load
-		echo 90 > $D/max_lowmem_percent
-		echo "$n" > $D/max
-		echo "$n" > $D/buckets
-		echo 600 > $D/udp_timeout
-		;;
-	nf_conntrack)
-		ip netns exec "$B" nft -f - <<-'NFT'
-		table inet rctbench {
-			chain pre {
-				type filter hook prerouting priority 0; policy accept;
-				ct state new counter
-			}
-		}
-		NFT
-		echo "$n" > /proc/sys/net/netfilter/nf_conntrack_max
-		echo "$n" > /proc/sys/net/netfilter/nf_conntrack_buckets
-		ip netns exec "$B" sh -c 'echo 600 > /proc/sys/net/netfilter/nf_conntrack_udp_timeout'
-		;;
-	esac
-	if [ "$FLOWS" -gt 1 ] && [ "$mode" != none ]; then
-		# Prefill: one pass over the flows, not profiled.
-		pg_setup "$FLOWS"
-		ip netns exec "$A" sh -c 'echo start > /proc/net/pktgen/pgctrl'
-	fi
-	pg_setup "$COUNT"
+	setup
+	mode_on "$mode" "$FLOWS"
+	# Prefill: one pass over the flows, not profiled.
+	[ "$FLOWS" -gt 1 ] && [ "$mode" != none ] && pg "$FLOWS" "$FLOWS" > /dev/null
+	pg_setup "$COUNT" "$FLOWS"
 	# A sample every PERIOD ns of guest time, which -icount makes
 	# PERIOD instructions.
 	"$PERF" record -q -a -e cpu-clock -c "$PERIOD" -o /tmp/perf.data -- \
 		ip netns exec "$A" sh -c 'echo start > /proc/net/pktgen/pgctrl' 2>&1 | tail -n 3
-	pps=$(ip netns exec "$A" cat /proc/net/pktgen/va | sed -n 's/.* \([0-9]*\)pps.*/\1/p')
-	echo "== profile $mode: $COUNT packets of $FLOWS flows, ${pps:-0} pps =="
+	pps=$(pg_rate) || exit 1
+	echo "== profile $mode: $COUNT packets of $FLOWS flows, $pps pps =="
 	"$PERF" report -i /tmp/perf.data --stdio --no-children --sort dso 2>/dev/null |
 		grep -v '^#' | grep -v '^$' | head -n 8
 	# The module's own symbols, with addresses perf could not name.
@@ -84,10 +39,7 @@ for mode in $MODES; do
 	# symbol, samples (the idle loop is not the packet's)
 	"$PERF" report -i /tmp/perf.data --stdio --no-children -n --sort sym 2>/dev/null |
 		awk '!/^#/ && NF >= 4 && $4 !~ /safe_halt/ { print $4, $2 }' > "/tmp/prof.$mode"
-	case $mode in
-	rconntrack) rmmod rconntrack ;;
-	nf_conntrack) ip netns exec "$B" nft delete table inet rctbench ;;
-	esac
+	mode_off "$mode"
 done
 cleanup_all_ns
 
