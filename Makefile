@@ -50,11 +50,13 @@ check:
 
 # The rconntrack benchmarks on ARCH's release kernel (qemu/kernel.sh ARCH
 # release: no KASAN, lockdep or kmemleak, built and cached for make bench
-# only), then the neighbour patches' A/B (the unpatched x86_64 test
-# configuration, likewise; writes bench/neigh.md).
+# only): per-packet cost under -icount, then 1 vs 2 CPUs in wall clock
+# (bench-smp, alone on the host), then the neighbour patches' A/B (the
+# unpatched x86_64 test configuration, likewise; writes bench/neigh.md).
 bench:
 	$(Q)/deps.sh bench
 	RCT_KFLAVOUR=release $(Q)/vm.sh $(or $(ARCH),x86_64) bench
+	RCT_KFLAVOUR=release $(Q)/vm.sh $(or $(ARCH),x86_64) bench-smp
 	$(Q)/bench-report.sh
 	$(Q)/bench-neigh.sh
 

@@ -108,4 +108,53 @@ for arch in x86_64 i386; do
 	log "bench report: $arch from $(basename "$log")"
 done
 [ "$found" = 1 ] || die "no bench log with RESULT lines in $LOGS (run make bench)"
+
+# Scaling (selftests/bench_smp.sh, the bench-smp job): wall clock under
+# MTTCG, 2 vCPUs, one or two pktgen threads; the ratio of each repeat's
+# two rates (taken back to back), median and range.
+for arch in x86_64 i386; do
+	# shellcheck disable=SC2012 # our own log names
+	log=$(ls -t "$LOGS"/bench-smp-"$arch"-*.log 2>/dev/null | head -n 1 || true)
+	[ -n "$log" ] && grep -q '^RESULT smp ' "$log" || continue
+	rows=$(tr -d '\r' < "$log" | sed -n 's/^RESULT smp threads=\([12]\) mode=\([a-z_]*\) rep=\([0-9]*\) pps=\([0-9]*\).*/\2 \3 \1 \4/p' |
+		awk '{ p[$1, $2, $3] = $4; if (!(($1, $2) in seen)) { seen[$1, $2] = 1; reps[$1] = reps[$1] " " $2 }
+			if (!($1 in m)) { m[$1] = 1; order[++k] = $1 } }
+		END {
+			for (i = 1; i <= k; i++) {
+				md = order[i]; n = split(reps[md], r, " ")
+				for (j = 1; j <= n; j++) {
+					a = p[md, r[j], 1]; b = p[md, r[j], 2]
+					if (a <= 0 || b <= 0) { print "BAD " md " rep " r[j]; continue }
+					print md, a, b, b / a
+				}
+			}
+		}')
+	! grep -q '^BAD' <<< "$rows" || die "$(basename "$log"): $(grep '^BAD' <<< "$rows" | head -n 1)"
+	{
+		echo
+		echo "## Scaling, $arch ($(basename "$log"))"
+		echo
+		echo "Two vCPUs under multi-threaded TCG, **wall clock** (not -icount): one"
+		echo "pktgen thread (one CPU sending and receiving) against two (one per CPU,"
+		echo "each through half of the flows), 65533 established flows prefilled."
+		echo "Noisy: the host's other load moves the rates; the ratio is taken per"
+		echo "repeat, the two runs back to back. Target: 2 CPUs >= 1.7x 1 CPU."
+		echo
+		echo "| mode | 1 CPU: pps (median) | 2 CPUs: pps (median) | 2/1 (median) | 2/1 (min - max) | repeats |"
+		echo "| --- | ---: | ---: | ---: | ---: | ---: |"
+		sort -k1,1 -k4,4n <<< "$rows" | awk '
+			{ md = $1; c[md]++; r[md, c[md]] = $4; one[md, c[md]] = $2; two[md, c[md]] = $3
+			  if (!(md in s)) { s[md] = 1; order[++k] = md } }
+			function med(a, md, n,   i, t, v) { n = 0
+				for (i = 1; i <= c[md]; i++) v[++n] = a[md, i]
+				for (i = 1; i <= n; i++) for (t = i + 1; t <= n; t++) if (v[t] < v[i]) { x = v[i]; v[i] = v[t]; v[t] = x }
+				return v[int((n + 1) / 2)] }
+			END {
+				for (i = 1; i <= k; i++) { md = order[i]; n = c[md]
+					printf "| %s | %d | %d | %.2f | %.2f - %.2f | %d |\n", md, med(one, md), med(two, md),
+						r[md, int((n + 1) / 2)], r[md, 1], r[md, n], n }
+			}'
+	} >> "$md"
+	log "bench report: $arch scaling from $(basename "$log")"
+done
 log "wrote $md"

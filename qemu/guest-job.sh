@@ -45,6 +45,20 @@ kmemleak_check() {
 	echo "RCT-KMEMLEAK clean"
 }
 
+# fifo_writers PATH: the processes with PATH open for writing (the low two
+# bits of fdinfo's octal flags are the access mode: 1 write, 2 read-write).
+fifo_writers() {
+	local f p fd fl
+	for f in /proc/[0-9]*/fd/*; do
+		[ "$(readlink "$f" 2>/dev/null)" = "$1" ] || continue
+		p=${f#/proc/}
+		p=${p%%/*}
+		fd=${f##*/}
+		fl=$(sed -n 's/^flags:[[:space:]]*//p' "/proc/$p/fdinfo/$fd" 2>/dev/null)
+		[ -n "$fl" ] && [ $(( 0$fl & 3 )) -ne 0 ] && echo "$p"
+	done | sort -u
+}
+
 # Centiseconds since boot (busybox date has no %N).
 now_cs() {
 	local up
@@ -160,17 +174,40 @@ check)
 	done
 	: > /tmp/rct-ktap
 	: > /tmp/rct-times
-	./run_kselftest.sh "${args[@]}" 2>&1 | ktap_tee /tmp/rct-ktap /tmp/rct-times
-	ksft=${PIPESTATUS[0]}
-	rc=0
-	[ "$ksft" = 0 ] || rc=1
 	# Results of the last steps go to a file too, printed back quietly.
 	: > /tmp/rct-status
+	rc=0
+	# The runner writes into a FIFO that ktap_tee reads: when the runner
+	# has exited, the FIFO's remaining writers are processes the tests
+	# left behind with a descriptor of the runner's output (a pipe would
+	# keep ktap_tee, and the run, waiting for them).
+	rm -f /tmp/rct-out
+	mkfifo /tmp/rct-out || exit 1
+	ktap_tee /tmp/rct-ktap /tmp/rct-times < /tmp/rct-out &
+	tee_pid=$!
+	./run_kselftest.sh "${args[@]}" > /tmp/rct-out 2>&1
+	ksft=$?
+	[ "$ksft" = 0 ] || rc=1
+	left=$(fifo_writers /tmp/rct-out)
+	if [ -n "$left" ]; then
+		for p in $left; do
+			echo "RCT-FAIL a test left process $p ($(tr '\0' ' ' < /proc/$p/cmdline 2>/dev/null)) holding the runner's output" >> /tmp/rct-status
+		done
+		# shellcheck disable=SC2086 # one word per process
+		kill $left 2>/dev/null
+		rc=1
+	fi
+	wait "$tee_pid"
+	t0=$(now_cs)
 	if [ -d /sys/module/rconntrack ] && ! rmmod rconntrack; then
 		echo "RCT-FAIL rmmod rconntrack failed after the tests" >> /tmp/rct-status
 		rc=1
 	fi
+	t1=$(now_cs)
 	kmemleak_check >> /tmp/rct-status 2>&1 || rc=1
+	t2=$(now_cs)
+	# What the run spent after the tests (make check's wall time).
+	echo "RCT-STEP rmmod $(( (t1 - t0) / 100 ))s kmemleak $(( (t2 - t1) / 100 ))s" >> /tmp/rct-status
 	quiet_replay "$ksft"
 	exit $rc
 	;;
@@ -186,6 +223,9 @@ shell)
 	;;
 bench)
 	cd /kselftest/rconntrack && ./bench.sh
+	;;
+bench-smp)
+	cd /kselftest/rconntrack && ./bench_smp.sh
 	;;
 profile)
 	# vm.sh ARCH profile [FLOWS]: the flow count travels as the test list.

@@ -5,7 +5,8 @@
 #   vm.sh ARCH JOB [TEST...]
 #   ARCH: x86_64 | i386
 #   JOB:  check (kselftests, KTAP), run (demo), shell (demo + interactive
-#         shell), bench (benchmarks), probe (KVM probe boot)
+#         shell), bench (benchmarks), bench-smp (2-CPU scaling), probe
+#         (KVM probe boot)
 #
 # The console is streamed to $CACHE/logs/<job>-<arch>-<time>.log, and
 # qemu/verdict.sh judges it: exits non-zero on any failed, skipped (unless
@@ -35,6 +36,7 @@ need_cmd gcc gcc
 case $job in
 check) tmo=${RCT_TIMEOUT:-2400} ;;
 bench) tmo=${RCT_TIMEOUT:-3600} ;;
+bench-smp) tmo=${RCT_TIMEOUT:-1800} ;;
 bench-neigh) tmo=${RCT_TIMEOUT:-900} ;;
 probe) tmo=${RCT_TIMEOUT:-40} ;;
 *) tmo=${RCT_TIMEOUT:-600} ;;
@@ -66,6 +68,12 @@ if [ "$job" = bench ] || [ "$job" = bench-neigh ] || [ "$job" = profile ]; then
 	# Guest time counts instructions: repeatable figures on a noisy host.
 	accel=(-accel tcg -icount shift=0,sleep=off)
 	smp=1
+fi
+if [ "$job" = bench-smp ]; then
+	# Scaling: two vCPUs, one host thread each (MTTCG); wall clock, so
+	# the host must be otherwise idle (selftests/bench_smp.sh).
+	accel=(-accel tcg,thread=multi)
+	smp=2
 fi
 
 # Each job its own directory: the probe above, and guests of both

@@ -367,14 +367,18 @@ rct_pktgen_sent() {
 
 # rct_tcp_open SRV_NS DST PORT CLI_NS SECONDS FILE: a TCP connection from
 # CLI_NS to DST:PORT in SRV_NS, held open for SECONDS; what the caller
-# writes to fd 5 arrives in FILE. Background processes keep no descriptor
-# of the caller's output, so the kselftest runner does not wait for them.
+# writes to fd 5 arrives in FILE. The background processes outlive the
+# test, so they keep no descriptor of its output: not 1 and 2, and not the
+# runner's 3 and 4 either (kselftest's runner.sh hands them to every test;
+# a process holding one kept the run waiting until SECONDS were over:
+# 600 s of each make check, guest idle).
 rct_tcp_open() {
 	local srv=$1 dst=$2 port=$3 cli=$4 secs=$5 file=$6
 	: > "$file"
-	{ sleep "$secs" | ip netns exec "$srv" nc -l -p "$port" > "$file"; } > /dev/null 2>&1 < /dev/null &
+	{ sleep "$secs" | ip netns exec "$srv" nc -l -p "$port" > "$file"; } \
+		> /dev/null 2>&1 < /dev/null 3>&- 4>&- &
 	sleep 0.5
-	exec 5> >(ip netns exec "$cli" nc "$dst" "$port" > /dev/null 2>&1)
+	exec 5> >(exec > /dev/null 2>&1 3>&- 4>&-; exec ip netns exec "$cli" nc "$dst" "$port")
 }
 
 # in_ns NS CMD...: run CMD in namespace NS.
