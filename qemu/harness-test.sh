@@ -154,6 +154,15 @@ check "a kernel message breaking a live result line does not matter" pass_v "4 0
 check "probe: clean" pass_v "1 0 0" "$(printf 'RCT-PROBE-OK\r\nRCT-JOB-EXIT 0\r\nRCT-DONE\r\n' > "$tmp/probe.log"; echo "$tmp/probe.log")" -j probe
 check "a kernel without kmemleak passes" pass_v "4 0 0" \
 	"$(edit kml-absent 's/^RCT-KMEMLEAK clean/RCT-KMEMLEAK absent (kernel without CONFIG_DEBUG_KMEMLEAK)/')" $TESTS
+check "kmemleak=off on the command line: its 'disabled' line passes" pass_v "4 0 0" \
+	"$(edit kml-off 's/^\(\[ *[0-9.]*\] Kernel command line: .*\)\r$/\1 kmemleak=off\r/
+		s/^\(\[ *[0-9.]*\]\) kmemleak: Kernel memory leak detector initialized.*\r$/\1 kmemleak: Kernel memory leak detector disabled\r/
+		s/^RCT-KMEMLEAK clean/RCT-KMEMLEAK absent (kmemleak=off on the command line: the i386 guest checks leaks)/')" $TESTS
+check "kmemleak disabled without kmemleak=off fails" fail_v - \
+	"$(edit kml-disabled 's/^\(\[ *[0-9.]*\]\) kmemleak: Kernel memory leak detector initialized.*\r$/\1 kmemleak: Kernel memory leak detector disabled\r/')" $TESTS
+check "kmemleak=off does not excuse another kmemleak error" fail_v - \
+	"$(edit kml-off-err 's/^\(\[ *[0-9.]*\] Kernel command line: .*\)\r$/\1 kmemleak=off\r/
+		s/^\(\[ *[0-9.]*\]\) kmemleak: Kernel memory leak detector initialized.*\r$/\1 kmemleak: Memory pool empty, consider increasing CONFIG_DEBUG_KMEMLEAK_MEM_POOL_SIZE\r/')" $TESTS
 
 # --- Tests that did not run, or did not pass.
 transcript pass pass | mklog "$tmp/oom.log" 137

@@ -99,7 +99,7 @@ setup_ns C
 N=20
 # raw NS SRC DST SPORT DPORT [COUNT]: UDP datagrams through NS's stack.
 raw() {
-	ip netns exec "$1" "$RCT_PKT" -r "$2" "$3" udp "$4" "$5" "${6:-1}" ||
+	"$RCT_PKT" -N "$1" -r "$2" "$3" udp "$4" "$5" "${6:-1}" ||
 		rct_fail "rct_pkt in $1"
 }
 # N flows A:20000+i -> B:9, replied, then again more than 2 s after the

@@ -117,7 +117,7 @@ send() {
 	else
 		src=${4:-$A6} dst=$B6
 	fi
-	ip netns exec "$A" "$PKT" va $MAC_B "$src" "$dst" "$2" "$3"
+	"$PKT" -N "$A" va $MAC_B "$src" "$dst" "$2" "$3"
 }
 
 # grown STAT BASE N: B's STAT is at least BASE + N.

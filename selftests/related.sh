@@ -75,12 +75,12 @@ rct_check "R has no entry for the expired echo ($n)" [ "$n" = 0 ]
 
 # 3.
 snap
-ip netns exec "$B" "$RCT_PKT" -r 10.2.0.2 10.1.0.1 unreach 4400 4300 || rct_fail "rct_pkt unreach"
+"$RCT_PKT" -N "$B" -r 10.2.0.2 10.1.0.1 unreach 4400 4300 || rct_fail "rct_pkt unreach"
 moved "unrelated port unreachable, drop_invalid=0" 1 1 1 1 0
 echo 1 > $D/drop_invalid
 snap
 # Dropped at B's LOCAL_OUT: sendto() fails with EPERM.
-ip netns exec "$B" "$RCT_PKT" -r 10.2.0.2 10.1.0.1 unreach 4400 4300 2> /dev/null &&
+"$RCT_PKT" -N "$B" -r 10.2.0.2 10.1.0.1 unreach 4400 4300 2> /dev/null &&
 	rct_fail "rct_pkt unreach: sent, though its only hook drops it"
 sleep 0.5 # nothing is to arrive: give it time to, had it not been dropped
 moved "unrelated port unreachable, drop_invalid=1: dropped by B" 0 0 1 0 0

@@ -44,7 +44,7 @@ done
 
 # seg NS SRC DST SPORT DPORT FLAGS SEQ ACK: one crafted segment.
 seg() {
-	ip netns exec "$1" "$RCT_PKT" -r "$2" "$3" tcp "$4" "$5" "$6" "$7" "$8" ||
+	"$RCT_PKT" -N "$1" -r "$2" "$3" tcp "$4" "$5" "$6" "$7" "$8" ||
 		rct_fail "rct_pkt $*"
 }
 # line NS PORT: the entries with PORT as a port, one per line.

@@ -47,9 +47,9 @@ step() {
 
 	t0=$(rct_now_ms)
 	if [ "$from" = A ]; then
-		ip netns exec "$A" "$RCT_PKT" -r "$a" "$b" tcp "$sp" $CPORT "$flags" "$seq" "$ack"
+		"$RCT_PKT" -N "$A" -r "$a" "$b" tcp "$sp" $CPORT "$flags" "$seq" "$ack"
 	else
-		ip netns exec "$B" "$RCT_PKT" -r "$b" "$a" tcp $CPORT "$sp" "$flags" "$seq" "$ack"
+		"$RCT_PKT" -N "$B" -r "$b" "$a" tcp $CPORT "$sp" "$flags" "$seq" "$ack"
 	fi || { rct_fail "$desc: rct_pkt failed"; return; }
 	[ "$replied" = 1 ] || unrep='\[UNREPLIED\] '
 	[ "$assured" = 1 ] && asd='\[ASSURED\] '

@@ -119,9 +119,9 @@ for fam in 4 6; do
 		local from=$1
 		shift
 		if [ "$from" = A ]; then
-			ip netns exec "$A" "$RCT_PKT" -r $CA $SB tcp "$@"
+			"$RCT_PKT" -N "$A" -r $CA $SB tcp "$@"
 		else
-			ip netns exec "$B" "$RCT_PKT" -r $SB $CA tcp "$@"
+			"$RCT_PKT" -N "$B" -r $SB $CA tcp "$@"
 		fi || rct_fail "rct_pkt $from $*"
 	}
 	open() { # PORT: the handshake

@@ -47,7 +47,7 @@ send() {
 # echo_req SEQ: an echo request with identifier ID from A to B (B's reply
 # is found in A; delta waits for it).
 echo_req() {
-	ip netns exec "$A" "$RCT_PKT" -r 10.0.0.1 10.0.0.2 icmp $ID "$1" || rct_fail "rct_pkt echo $1"
+	"$RCT_PKT" -N "$A" -r 10.0.0.1 10.0.0.2 icmp $ID "$1" || rct_fail "rct_pkt echo $1"
 }
 s() { rct_stat "$1" "$A"; }
 set_timeouts() {
