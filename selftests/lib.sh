@@ -378,7 +378,7 @@ rct_pktgen_sent() {
 	local d n sum=0
 
 	for d in ${RCT_PKTGEN_DEVS:-$2}; do
-		n=$(ip netns exec "$1" cat "/proc/net/pktgen/$d" | sed -n 's/.*pkts-sofar: \([0-9]*\).*/\1/p')
+		n=$(rct_ns_cat "$1" "/proc/net/pktgen/$d" | sed -n 's/.*pkts-sofar: \([0-9]*\).*/\1/p')
 		sum=$((sum + ${n:-0}))
 	done
 	echo "$sum"
@@ -416,7 +416,7 @@ wait_for() {
 # udp_noports NS 4|6: UDP datagrams that reached no socket in NS
 udp_noports() {
 	if [ "$2" = 4 ]; then
-		in_ns "$1" awk '/^Udp:/ {
+		rct_ns_cat "$1" /proc/net/snmp | awk '/^Udp:/ {
 			if (!col) {
 				for (i = 1; i <= NF; i++)
 					if ($i == "NoPorts")
@@ -425,9 +425,9 @@ udp_noports() {
 				print $col
 				exit
 			}
-		}' /proc/net/snmp
+		}'
 	else
-		in_ns "$1" awk '$1 == "Udp6NoPorts" { print $2 }' /proc/net/snmp6
+		rct_ns_cat "$1" /proc/net/snmp6 | awk '$1 == "Udp6NoPorts" { print $2 }'
 	fi
 }
 
@@ -435,7 +435,7 @@ udp_noports() {
 # (Ip, Icmp, Tcp, Udp...), 0 if absent.
 rct_snmp() {
 	local v
-	v=$(in_ns "$1" awk -v p="$2:" -v f="$3" '
+	v=$(rct_ns_cat "$1" /proc/net/snmp | awk -v p="$2:" -v f="$3" '
 		$1 == p {
 			if (!c) {
 				for (i = 2; i <= NF; i++)
@@ -445,7 +445,7 @@ rct_snmp() {
 			}
 			print $c
 			exit
-		}' /proc/net/snmp)
+		}')
 	echo "${v:-0}"
 }
 

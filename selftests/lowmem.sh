@@ -100,6 +100,11 @@ rct_setup_pair || { rct_fail "setup"; rct_exit; }
 ip -n "$B" route add 10.0.0.0/16 dev vb
 rct_tcp_open "$B" 10.0.0.2 8080 "$A" 600 /tmp/rct_lm_srv
 echo before >&5
+# The connection is made in the background: its entries (and B's "new")
+# must be there before the counters below are read, or B's count and
+# B's new can see it on either side of the snapshot (off by one, once the
+# snapshot's reads became fast enough to race the handshake).
+busywait 5000 grep -q before /tmp/rct_lm_srv || rct_fail "TCP connection before the flood"
 
 lf0=$(lowfree)
 s() { rct_stat "$1" "$B"; }
@@ -139,6 +144,8 @@ rct_check "flows beyond max were evicted or dropped, and counted (early_drop $((
 nB=$(rct_count "$B")
 rct_check "B's entries $nB = $nB0 + new $((n1 - n0)) - early_drop $((e1 - e0)) - insert_failed $((i1 - i0))" \
 	[ "$nB" = $((nB0 + n1 - n0 - (e1 - e0) - (i1 - i0))) ]
+[ "$nB" = $((nB0 + n1 - n0 - (e1 - e0) - (i1 - i0))) ] ||
+	rct_log "A: count $(rct_count "$A") new $(rct_stat new "$A") early_drop $(rct_stat early_drop "$A") invalid $(rct_stat invalid "$A"); init: count $(cat $D/count) new $(rct_stat new) early_drop $(rct_stat early_drop); A's entries: $(rct_entries "$A" | head -n 5 | tr '\n' ';')"
 if rct_dmesg_since | grep -qiE 'out of memory|oom-kill|page allocation failure'; then
 	rct_fail "memory pressure reports in dmesg"
 else

@@ -91,7 +91,7 @@ busywait 5000 link_up || { rct_fail "veth did not come up"; rct_exit; }
 # snmp6 NS FIELD: a counter of /proc/net/snmp6.
 snmp6() {
 	local v
-	v=$(ip netns exec "$1" awk -v f="$2" '$1 == f { print $2 }' /proc/net/snmp6)
+	v=$(rct_ns_cat "$1" /proc/net/snmp6 | awk -v f="$2" '$1 == f { print $2 }')
 	echo "${v:-0}"
 }
 

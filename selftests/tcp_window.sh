@@ -70,8 +70,18 @@ view() {
 	case $1 in
 	A) rct_entries "$A" ;;
 	B) rct_entries "$B" ;;
-	nf) ip netns exec "$B" cat /proc/net/nf_conntrack ;;
-	esac | grep -E " (sport|dport)=$2 " | head -n 3
+	nf) rct_ns_cat "$B" /proc/net/nf_conntrack ;;
+	esac | grep -m 3 -E " (sport|dport)=$2 "
+}
+# one_line V PORT STATE: V's view of PORT is one line, in STATE; the line
+# in LINE, its seconds left in LEFT (one view read, bash for the rest).
+one_line() {
+	local want=$3 f
+	LINE=$(view "$1" "$2")
+	[ -n "$LINE" ] && [[ $LINE != *$'\n'* ]] || return 1
+	read -r -a f <<< "$LINE"
+	LEFT=${f[4]}
+	[ "${f[5]}" = "$want" ]
 }
 # snap: invalid counts before a case.
 declare -A inv0
@@ -91,8 +101,8 @@ expect() {
 				rct_pass "$desc, $v: no connection" ||
 				rct_fail "$desc, $v: want none, got: $(view $v "$port")"
 		else
-			if busywait 3000 eval '[ "$(view $v $port | wc -l)" = 1 ] && [ "$(view $v $port | awk "{ print \$6 }")" = "$want" ]'; then
-				left=$(view $v "$port" | awk '{ print $5 }')
+			if busywait 3000 one_line "$v" "$port" "$want"; then
+				left=$LEFT
 				if [ -n "$most" ] && [ "$left" -gt "$most" ]; then
 					rct_fail "$desc, $v: $want with ${left}s left, want at most $most"
 				else

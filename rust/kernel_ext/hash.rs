@@ -38,6 +38,7 @@ impl HashKey {
     /// hsiphash of four words under this key with `salt` folded into it
     /// (`hsiphash_4u32()`: no length switch, no tail): a key per salt,
     /// still secret, so salts keep equal words in different buckets.
+    #[inline]
     pub(crate) fn hash4_salted(&self, w: [u32; 4], salt: u32) -> u32 {
         let mut key = bindings::hsiphash_key_t { key: self.0.key };
         key.key[0] ^= salt as usize;

@@ -473,6 +473,7 @@ impl<K: TableKey> Table<K> {
     }
 
     /// The keyed hash of direction key `k` for `owner`.
+    #[inline]
     pub(crate) fn hash(&self, owner: &Owner, k: &K::Dir) -> u32 {
         K::hash(k, &self.key, owner.id)
     }
