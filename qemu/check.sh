@@ -123,17 +123,6 @@ for arch in $ARCHES; do
 	fi
 done
 
-# Mutants: every patch still applies (seconds), and one mutant runs for
-# real and must be killed (the mechanism works; `make mutants` runs all).
-out=$("$RCT_ROOT/qemu/mutants.sh" --check 2>&1); rc=$?
-[ $rc = 0 ] || echo "$out" | tail -n 20
-result "mutants: every patch applies to the tree" $rc
-if [ "${RCT_MUTANT_SMOKE:-1}" = 1 ] && [ -f "$(kernel_dir i386)/.rct-done" ]; then
-	out=$("$RCT_ROOT/qemu/mutants.sh" --smoke 2>&1); rc=$?
-	[ $rc = 0 ] || echo "$out" | tail -n 20
-	result "mutant smoke test: the stat-header mutant is killed by stat.sh (i386)" $rc
-fi
-
 # The guest runs (kselftests, and KUnit through load.sh), all architectures
 # at once: each guest mostly keeps one CPU busy. RCT_PARALLEL=0 runs them
 # one after the other.
@@ -176,6 +165,19 @@ for arch in $ARCHES; do
 		"$RCT_ROOT/qemu/vm.sh" "$arch" check $(tests_for "$arch") 2>&1 | tee "$CACHE/run/check-$arch.out" > /dev/null
 	fi
 done
+# The mutants while the guests run: the smoke mutant is a short i386 boot
+# of its own (its own build directory), 20 s beside the guests instead of
+# before them.
+# Mutants: every patch still applies (seconds), and one mutant runs for
+# real and must be killed (the mechanism works; `make mutants` runs all).
+out=$("$RCT_ROOT/qemu/mutants.sh" --check 2>&1); rc=$?
+[ $rc = 0 ] || echo "$out" | tail -n 20
+result "mutants: every patch applies to the tree" $rc
+if [ "${RCT_MUTANT_SMOKE:-1}" = 1 ] && [ -f "$(kernel_dir i386)/.rct-done" ]; then
+	out=$("$RCT_ROOT/qemu/mutants.sh" --smoke 2>&1); rc=$?
+	[ $rc = 0 ] || echo "$out" | tail -n 20
+	result "mutant smoke test: the stat-header mutant is killed by stat.sh (i386)" $rc
+fi
 for p in "${pids[@]}"; do wait "$p"; done
 for arch in $ARCHES; do
 	[ -f "$CACHE/run/check-$arch.out" ] && grep -v '^make' "$CACHE/run/check-$arch.out"
