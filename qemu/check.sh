@@ -128,9 +128,9 @@ done
 # one after the other.
 #
 # Which tests each guest runs (RCT_TESTS overrides both). The i386 guest
-# (PREEMPT with DEBUG_PREEMPT, slub_debug, the real 1024 stripes) runs all
-# of them. The x86_64 guest (KASAN, lockdep, kmemleak: about three times
-# slower under TCG) runs the tests whose failures those detectors exist
+# (PREEMPT with DEBUG_PREEMPT, slub_debug, the real 1024 stripes, kmemleak)
+# runs all of them. The x86_64 guest (KASAN, lockdep; kmemleak off at boot,
+# see vm.sh: about three times slower under TCG) runs the tests whose failures those detectors exist
 # for: load and KUnit, the TCP path, the NAT and ICMP-error paths (the
 # per-CPU note), resizes and races, teardown under traffic. The protocol
 # semantics tests are the same code on both.

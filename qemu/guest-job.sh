@@ -20,7 +20,7 @@ kmemleak_check() {
 	fi
 	# qemu/vm.sh switches it off in the x86_64 guest (the i386 guest
 	# checks leaks); only that way, by that parameter, is absent fine.
-	if [ "$want" = yes ] && grep -qw 'kmemleak=off' /proc/cmdline; then
+	if [ "$want" = yes ] && grep -qE '(^| )kmemleak=off( |$)' /proc/cmdline; then
 		echo "RCT-KMEMLEAK absent (kmemleak=off on the command line: the i386 guest checks leaks)"
 		return 0
 	fi
@@ -56,7 +56,7 @@ kmemleak_check() {
 fifo_writers() {
 	local f p fd fl
 	for f in /proc/[0-9]*/fd/*; do
-		[ "$(readlink "$f" 2>/dev/null)" = "$1" ] || continue
+		[ "$f" -ef "$1" ] 2>/dev/null || continue
 		p=${f#/proc/}
 		p=${p%%/*}
 		fd=${f##*/}
@@ -194,15 +194,22 @@ check)
 	./run_kselftest.sh "${args[@]}" > /tmp/rct-out 2>&1
 	ksft=$?
 	[ "$ksft" = 0 ] || rc=1
+	# One second's grace for a process a test's trap is still ending;
+	# those left are reported and killed (TERM, then KILL), or ktap_tee
+	# would wait for them.
 	left=$(fifo_writers /tmp/rct-out)
-	if [ -n "$left" ]; then
-		for p in $left; do
-			echo "RCT-FAIL a test left process $p ($(tr '\0' ' ' < /proc/$p/cmdline 2>/dev/null)) holding the runner's output" >> /tmp/rct-status
-		done
-		# shellcheck disable=SC2086 # one word per process
-		kill $left 2>/dev/null
+	[ -z "$left" ] || { sleep 1; left=$(fifo_writers /tmp/rct-out); }
+	for p in $left; do
+		echo "RCT-FAIL a test left process $p ($({ tr '\0' ' ' < "/proc/$p/cmdline"; } 2>/dev/null)) holding the runner's output" >> /tmp/rct-status
 		rc=1
-	fi
+	done
+	for sig in TERM KILL KILL; do
+		[ -n "$left" ] || break
+		# shellcheck disable=SC2086 # one word per process
+		kill -$sig $left 2>/dev/null
+		sleep 1
+		left=$(fifo_writers /tmp/rct-out)
+	done
 	wait "$tee_pid"
 	t0=$(now_cs)
 	if [ -d /sys/module/rconntrack ] && ! rmmod rconntrack; then

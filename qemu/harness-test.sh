@@ -160,6 +160,9 @@ check "kmemleak=off on the command line: its 'disabled' line passes" pass_v "4 0
 		s/^RCT-KMEMLEAK clean/RCT-KMEMLEAK absent (kmemleak=off on the command line: the i386 guest checks leaks)/')" $TESTS
 check "kmemleak disabled without kmemleak=off fails" fail_v - \
 	"$(edit kml-disabled 's/^\(\[ *[0-9.]*\]\) kmemleak: Kernel memory leak detector initialized.*\r$/\1 kmemleak: Kernel memory leak detector disabled\r/')" $TESTS
+check "xkmemleak=off is not kmemleak=off" fail_v - \
+	"$(edit kml-xoff 's/^\(\[ *[0-9.]*\] Kernel command line: .*\)\r$/\1 xkmemleak=off\r/
+		s/^\(\[ *[0-9.]*\]\) kmemleak: Kernel memory leak detector initialized.*\r$/\1 kmemleak: Kernel memory leak detector disabled\r/')" $TESTS
 check "kmemleak=off does not excuse another kmemleak error" fail_v - \
 	"$(edit kml-off-err 's/^\(\[ *[0-9.]*\] Kernel command line: .*\)\r$/\1 kmemleak=off\r/
 		s/^\(\[ *[0-9.]*\]\) kmemleak: Kernel memory leak detector initialized.*\r$/\1 kmemleak: Memory pool empty, consider increasing CONFIG_DEBUG_KMEMLEAK_MEM_POOL_SIZE\r/')" $TESTS

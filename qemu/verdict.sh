@@ -108,7 +108,7 @@ fi
 # kmemleak is disabled, as kmemleak disabling itself does: only there, and
 # only that line, is expected.
 kml_off='^(\[ *[0-9.]+\] )?kmemleak: Kernel memory leak detector disabled$'
-grep -aqE '^(\[ *[0-9.]+\] )?Kernel command line: .*kmemleak=off( |$)' "$txt" || kml_off='^$'
+grep -aqE '^(\[ *[0-9.]+\] )?Kernel command line: (.* )?kmemleak=off( |$)' "$txt" || kml_off='^$'
 if grep -aE "$RCT_BAD_RE" "$txt" | grep -avE "$kml_off" > "$txt.bad"; then
 	problem "kernel reported problems:"
 	# Each report is in the log twice (live and dmesg): show it once.

@@ -28,12 +28,17 @@ modprobe pktgen || { echo "bench_smp: no pktgen" >&2; exit 1; }
 # (t+1)*FLOWS/T), one source address), set up, not started.
 pg_threads() {
 	local threads=$1 n=$2 flows=$3 t lo hi dev
+	# Both threads emptied first: "start" runs every thread that has a
+	# device, so a one-thread run after a two-thread one would otherwise
+	# send with both (my first version did: ratios above 2).
+	for t in 0 1; do
+		rct_pktgen_clear "$A" "$t" || { echo "bench_smp: pktgen thread $t busy" >&2; exit 1; }
+	done
 	for t in $(seq 0 $((threads - 1))); do
 		lo=$((1 + t * flows / threads))
 		hi=$((1 + (t + 1) * flows / threads))
 		dev=va
 		[ "$t" -gt 0 ] && dev=va@$t
-		rct_pktgen_clear "$A" "$t" || { echo "bench_smp: pktgen thread $t busy" >&2; exit 1; }
 		ip netns exec "$A" sh -c "
 			echo 'add_device $dev' > /proc/net/pktgen/kpktgend_$t
 			for c in 'count $n' 'clone_skb 0' 'pkt_size 64' 'dst 255.255.255.255' \
@@ -75,6 +80,10 @@ for mode in $MODES; do
 			pg_threads "$threads" "$COUNT" "$SMP_FLOWS"
 			ip netns exec "$A" sh -c 'echo start > /proc/net/pktgen/pgctrl'
 			pps=$(pg_threads_rate "$threads") || exit 1
+			# A one-thread run used one thread: kpktgend_1 has no device.
+			[ "$threads" = 2 ] || [ -z "$(ip netns exec "$A" awk '/^(Running|Stopped):/ { $1 = ""; printf "%s", $0 }' \
+				/proc/net/pktgen/kpktgend_1 | tr -d ' ')" ] ||
+				{ echo "bench_smp: kpktgend_1 has a device in a one-thread run" >&2; exit 1; }
 			echo "RESULT smp threads=$threads mode=$mode rep=$rep pps=$pps entries=$(count "$mode")"
 		done
 	done

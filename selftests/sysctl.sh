@@ -34,14 +34,15 @@ long=$(head -c 5000 /dev/zero | tr '\0' 7)
 # process started costs a tenth of a second and more under TCG.
 bad_write() { # FILE VALUE
 	local f=$1 v=$2 before after err
-	read -r before < "$f"
+	# The whole file, as $(cat) read it (read -d '' stops at the end).
+	IFS= read -r -d '' before < "$f"
 	if err=$( (printf '%s' "$v" > "$f") 2>&1 ); then
 		rct_fail "${f##*/} accepted '${v:0:20}'"
 		return
 	fi
-	read -r after < "$f"
+	IFS= read -r -d '' after < "$f"
 	if [ "$after" != "$before" ]; then
-		rct_fail "${f##*/} changed to $after by rejected '${v:0:20}'"
+		rct_fail "${f##*/} changed to ${after%$'\n'} by rejected '${v:0:20}'"
 	elif ! [[ ${err,,} =~ invalid\ argument|permission\ denied|operation\ not\ permitted ]]; then
 		rct_fail "${f##*/} '${v:0:20}': unexpected error '$err'"
 	fi
@@ -51,8 +52,8 @@ good_write() { # FILE VALUE
 	if ! (echo "$v" > "$f") 2>/dev/null; then
 		rct_fail "${f##*/} refused valid $v"
 	else
-		read -r now < "$f"
-		[ "$now" = "$v" ] || rct_fail "${f##*/} wrote $v, reads $now"
+		IFS= read -r -d '' now < "$f"
+		[ "$now" = "$v"$'\n' ] || rct_fail "${f##*/} wrote $v, reads ${now%$'\n'}"
 	fi
 }
 
