@@ -18,7 +18,8 @@
 # a stream past 2 s; ICMP echo; ICMP and ICMPv6 errors quoting a live and a
 # dead flow; IPv6 hop-by-hop and destination options headers (UDP, ICMPv6
 # echo and error, TCP open/close and RST); a fragmented datagram; TCP and
-# UDP over loopback. No difference
+# UDP over loopback; then the TCP catalogue, UDP, echo and ICMP errors
+# forwarded through a router namespace, compared in all three. No difference
 # is expected: of the README's "Differences from nf_conntrack", loopback
 # gives the same entries (applied once, as nf_conntrack does through the
 # skb's conntrack), and priorities and IPv6 NAT are not exercised here.
@@ -34,9 +35,9 @@ SP=8500 CLOSED=8501
 # ICMPv6 as both trackers handle it: errors and echo (neighbour discovery
 # is not tracked by rconntrack and invalid for nf_conntrack: not compared).
 ICMP6="destination-unreachable, packet-too-big, time-exceeded, parameter-problem, echo-request, echo-reply"
-for ns in "$A" "$B"; do
-	rct_drop_rsts "$ns" rct_diff_rst $SP || { rct_fail "nft RST rules in $ns"; rct_exit; }
-	ip netns exec "$ns" nft -f - <<-EOF || { rct_fail "nft ct rules in $ns"; rct_exit; }
+# ct_rules NS: nf_conntrack on in NS, its invalid packets counted.
+ct_rules() {
+	ip netns exec "$1" nft -f - <<-EOF || { rct_fail "nft ct rules in $1"; rct_exit; }
 	table inet rct_diff_ct {
 		chain pre {
 			type filter hook prerouting priority 0; policy accept;
@@ -50,6 +51,10 @@ for ns in "$A" "$B"; do
 		}
 	}
 	EOF
+}
+for ns in "$A" "$B"; do
+	rct_drop_rsts "$ns" rct_diff_rst $SP || { rct_fail "nft RST rules in $ns"; rct_exit; }
+	ct_rules "$ns"
 done
 # Every timeout below an hour gets its own value, the same in both
 # trackers: nothing expires during the run (slow under TCG), and the
@@ -65,16 +70,21 @@ restore() {
 	cleanup_all_ns
 }
 trap restore EXIT
+# nf_timeouts NS: nf_conntrack's timeouts in NS (per namespace) as above.
+nf_timeouts() {
+	local kv
+	for kv in $TIMEOUTS; do
+		ip netns exec "$1" sysctl -qw "net.netfilter.nf_conntrack_${kv%=*}=${kv#*=}" ||
+			rct_fail "nf_conntrack_${kv%=*} in $1"
+		[ "${kv%=*}" = icmp_timeout ] &&
+			ip netns exec "$1" sysctl -qw "net.netfilter.nf_conntrack_icmpv6_timeout=${kv#*=}"
+	done
+}
 for kv in $TIMEOUTS; do
 	saved[${kv%=*}]=$(rct_sysctl "${kv%=*}")
 	echo "${kv#*=}" > "$D/${kv%=*}" || rct_fail "rconntrack ${kv%=*}"
-	for ns in "$A" "$B"; do
-		ip netns exec "$ns" sysctl -qw "net.netfilter.nf_conntrack_${kv%=*}=${kv#*=}" ||
-			rct_fail "nf_conntrack_${kv%=*} in $ns"
-		[ "${kv%=*}" = icmp_timeout ] &&
-			ip netns exec "$ns" sysctl -qw "net.netfilter.nf_conntrack_icmpv6_timeout=${kv#*=}"
-	done
 done
+for ns in "$A" "$B"; do nf_timeouts "$ns"; done
 nf_invalid() { rct_nft_counters "$1" rct_diff_ct; } # NS
 declare -A inv0
 for ns in A B; do
@@ -235,10 +245,16 @@ norm() {
 	sed -E 's/ (mark|zone|use|secctx)=[^ ]*//g; s/ +/ /g; s/ $//' |
 		awk '{ t = $5; $5 = "-"; print $0 "|" t }' | sort
 }
-for ns in A B; do
-	rct_entries "${!ns}" | norm > "/tmp/rct_diff_rct_$ns"
-	ip netns exec "${!ns}" cat /proc/net/nf_conntrack | norm > "/tmp/rct_diff_nf_$ns"
-done
+# compare NS...: the tables of the namespaces named (A, B, R: the
+# variables holding them) against each other, scenario by scenario (CASES);
+# sets SAME, the views with an entry found the same.
+compare() {
+	local ns files=()
+	for ns in "$@"; do
+		rct_entries "${!ns}" | norm > "/tmp/rct_diff_rct_$ns"
+		rct_ns_cat "${!ns}" /proc/net/nf_conntrack | norm > "/tmp/rct_diff_nf_$ns"
+		files+=("/tmp/rct_diff_rct_$ns" "/tmp/rct_diff_nf_$ns")
+	done
 # One awk for the whole comparison (a few processes instead of ten per
 # scenario view: under TCG each costs 0.05 to 0.2 s). A scenario's lines
 # are those with its client port (or ICMP id) as sport, dport or id, in
@@ -246,15 +262,15 @@ done
 # the same, the timeouts within 2 s line by line. Prints "ok TEXT",
 # "fail TEXT" (continuation lines "more TEXT"), and "same N".
 printf '%s\n' "${CASES[@]}" > /tmp/rct_diff_cases
-same=0
+SAME=0
 while read -r verdict text; do
 	case $verdict in
 	ok) rct_pass "$text" ;;
 	fail) rct_fail "$text" ;;
 	more) echo "#   $text" ;;
-	same) same=$text ;;
+	same) SAME=$text ;;
 	esac
-done < <(awk '
+done < <(awk -v nss="$*" -v where="${WHERE:-}" '
 	FILENAME ~ /cases$/ { c[++n] = $0; next }
 	{
 		# /tmp/rct_diff_<tracker>_<ns>
@@ -273,11 +289,12 @@ done < <(awk '
 	END {
 		for (j = 1; j <= n; j++) {
 			split(c[j], a, " "); fam = a[1]; name = a[2]; port = a[3]
-			for (x = 1; x <= 2; x++) {
-				ns = x == 1 ? "A" : "B"
+			nn = split(nss, L, " ")
+			for (x = 1; x <= nn; x++) {
+				ns = L[x]
 				r = ns SUBSEP "rct" SUBSEP "ipv" fam SUBSEP port
 				q = ns SUBSEP "nf" SUBSEP "ipv" fam SUBSEP port
-				desc = "IPv" fam " " name ", " ns
+				desc = "IPv" fam " " name where ", " ns
 				diff = cnt[r] != cnt[q]
 				for (i = 1; !diff && i <= cnt[r]; i++) diff = key[r, i] != key[q, i]
 				if (diff) {
@@ -299,7 +316,10 @@ done < <(awk '
 			}
 		}
 		print "same " same + 0
-	}' /tmp/rct_diff_cases /tmp/rct_diff_rct_A /tmp/rct_diff_rct_B /tmp/rct_diff_nf_A /tmp/rct_diff_nf_B)
+	}' /tmp/rct_diff_cases "${files[@]}")
+}
+compare A B
+same=$SAME
 # Not vacuous: at least 60 scenarios per family, most leave an entry
 # (both trackers were on).
 n4=$(grep -c '^4 ' /tmp/rct_diff_cases)
@@ -311,6 +331,49 @@ for ns in A B; do
 	r=$(($(rct_stat invalid "${!ns}") - inv0[rct$ns]))
 	n=$(($(nf_invalid "${!ns}") - inv0[nf$ns]))
 	rct_check "$ns: invalid packets, rconntrack +$r, nf_conntrack +$n (TCP, UDP, ICMP, ICMPv6 errors and echo)" test "$r" = "$n" -a "$r" -gt 0
+done
+
+# Forwarding: the TCP catalogue, UDP and ICMP again, from A to B through a
+# router R (rct_setup_router: A 10.1.0.1 fd01::1, B 10.2.0.2 fd02::2),
+# compared in all three namespaces: R tracks at PRE_ROUTING and
+# POST_ROUTING what it forwards (and the crafted packets' TTL 63 becomes
+# 62 on the way; the ends' own RSTs, TTL 64, are dropped at their output
+# as above).
+cleanup_all_ns
+rct_setup_router || { rct_fail "router setup"; rct_exit; }
+for ns in "$A" "$B"; do
+	rct_drop_rsts "$ns" rct_diff_rst $SP || { rct_fail "nft RST rules in $ns"; rct_exit; }
+done
+for ns in "$A" "$R" "$B"; do
+	ct_rules "$ns"
+	nf_timeouts "$ns"
+done
+for ns in A R B; do
+	inv0[rct$ns]=$(rct_stat invalid "${!ns}")
+	inv0[nf$ns]=$(nf_invalid "${!ns}")
+done
+CASES=()
+for FAM in 4 6; do
+	if [ $FAM = 4 ]; then CA=10.1.0.1 SB=10.2.0.2 P=43000; else CA=fd01::1 SB=fd02::2 P=44000; fi
+	scenarios_tcp
+	[ $FAM = 4 ] && P=45000 || P=46000
+	sc udp_one_way;       pkt A udp "$P" 9000
+	sc udp_request_reply; pkt A udp "$P" 9000; pkt B udp 9000 "$P"
+	sc icmp_echo;         pkt A icmp "$P" 1
+	sc icmp_error_live;   pkt A udp "$P" 9000; pkt B unreach "$P" 9000
+	sc icmp_error_dead;   pkt B unreach "$P" 9000
+done
+sleep 1
+WHERE=" (forwarded)" compare A R B
+n4=$(grep -c '^4 ' /tmp/rct_diff_cases)
+n6=$(grep -c '^6 ' /tmp/rct_diff_cases)
+rct_check "forwarded scenarios: $n4 IPv4, $n6 IPv6 (want >= 60 each)" test "$n4" -ge 60 -a "$n6" -ge 60
+rct_check "$SAME forwarded scenario views (namespace x scenario) with an entry, the same in both (want >= 300)" \
+	test "$SAME" -ge 300
+for ns in A R B; do
+	r=$(($(rct_stat invalid "${!ns}") - inv0[rct$ns]))
+	n=$(($(nf_invalid "${!ns}") - inv0[nf$ns]))
+	rct_check "forwarded, $ns: invalid packets, rconntrack +$r, nf_conntrack +$n" test "$r" = "$n" -a "$r" -gt 0
 done
 rm -f /tmp/rct_diff_*
 rct_exit
