@@ -211,7 +211,7 @@ echo "== memory: flood of new flows until $MAX entries =="
 nf_objs() { awk '$1 == "nf_conntrack" { print $2; f = 1 } END { if (!f) print 0 }' /proc/slabinfo; }
 settle() {
 	busywait 120000 eval '[ "$(nf_objs)" -lt 1000 ]' || {
-		echo "bench: entries of deleted namespaces still not freed" >&2
+		echo "bench: entries of deleted namespaces still not freed: $(nf_objs) nf_conntrack objects after 120 s" >&2
 		exit 1
 	}
 	sync
