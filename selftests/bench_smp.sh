@@ -81,8 +81,7 @@ for mode in $MODES; do
 			ip netns exec "$A" sh -c 'echo start > /proc/net/pktgen/pgctrl'
 			pps=$(pg_threads_rate "$threads") || exit 1
 			# A one-thread run used one thread: kpktgend_1 has no device.
-			[ "$threads" = 2 ] || [ -z "$(ip netns exec "$A" awk '/^(Running|Stopped):/ { $1 = ""; printf "%s", $0 }' \
-				/proc/net/pktgen/kpktgend_1 | tr -d ' ')" ] ||
+			[ "$threads" = 2 ] || rct_pktgen_idle "$A" 1 ||
 				{ echo "bench_smp: kpktgend_1 has a device in a one-thread run" >&2; exit 1; }
 			echo "RESULT smp threads=$threads mode=$mode rep=$rep pps=$pps entries=$(count "$mode")"
 		done

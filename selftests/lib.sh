@@ -321,8 +321,14 @@ rct_pktgen_clear() {
 
 	ip netns exec "$ns" test -e "$f" || return 1
 	ip netns exec "$ns" sh -c "echo rem_device_all > $f" || return 1
-	# "Running: DEV ...", "Stopped: DEV ...": both empty once done.
-	busywait 10000 eval '[ -z "$(ip netns exec "$ns" awk "/^(Running|Stopped):/ { \$1 = \"\"; printf \"%s\", \$0 }" "$f" | tr -d " ")" ]'
+	busywait 10000 rct_pktgen_idle "$ns" "$t"
+}
+
+# rct_pktgen_idle NS T: pktgen thread kpktgend_T in NS has no device
+# ("Running: DEV ...", "Stopped: DEV ...": both empty).
+rct_pktgen_idle() {
+	[ -z "$(rct_ns_cat "$1" "/proc/net/pktgen/kpktgend_$2" |
+		awk '/^(Running|Stopped):/ { $1 = ""; printf "%s", $0 }' | tr -d ' ')" ]
 }
 
 # rct_pktgen_start NS DEV DST DSTMAC [RATE_PPS] [SRC_RANGE...]: floods new

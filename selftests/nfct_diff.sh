@@ -87,10 +87,15 @@ done
 for ns in "$A" "$B"; do nf_timeouts "$ns"; done
 nf_invalid() { rct_nft_counters "$1" rct_diff_ct; } # NS
 declare -A inv0
-for ns in A B; do
-	inv0[rct$ns]=$(rct_stat invalid "${!ns}")
-	inv0[nf$ns]=$(nf_invalid "${!ns}")
-done
+# inv_snap NS...: each tracker's invalid count in each namespace now.
+inv_snap() {
+	local ns
+	for ns in "$@"; do
+		inv0[rct$ns]=$(rct_stat invalid "${!ns}")
+		inv0[nf$ns]=$(nf_invalid "${!ns}")
+	done
+}
+inv_snap A B
 
 CASES=()
 # Crafted packets from A (client) or B (server).
@@ -318,20 +323,26 @@ done < <(awk -v nss="$*" -v where="${WHERE:-}" '
 		print "same " same + 0
 	}' /tmp/rct_diff_cases "${files[@]}")
 }
+# totals WHAT MIN_SAME NS...: not vacuous: at least 60 scenarios per
+# family, at least MIN_SAME views with an entry (both trackers were on),
+# and each namespace's invalid packets since inv_snap the same number in
+# both trackers (TCP, UDP, ICMP, ICMPv6 errors and echo), not zero.
+totals() {
+	local what=$1 min=$2 ns n4 n6 r n
+	shift 2
+	n4=$(grep -c '^4 ' /tmp/rct_diff_cases)
+	n6=$(grep -c '^6 ' /tmp/rct_diff_cases)
+	rct_check "$what scenarios: $n4 IPv4, $n6 IPv6 (want >= 60 each)" test "$n4" -ge 60 -a "$n6" -ge 60
+	rct_check "$what: $SAME scenario views (namespace x scenario) with an entry, the same in both (want >= $min)" \
+		test "$SAME" -ge "$min"
+	for ns in "$@"; do
+		r=$(($(rct_stat invalid "${!ns}") - inv0[rct$ns]))
+		n=$(($(nf_invalid "${!ns}") - inv0[nf$ns]))
+		rct_check "$what, $ns: invalid packets, rconntrack +$r, nf_conntrack +$n" test "$r" = "$n" -a "$r" -gt 0
+	done
+}
 compare A B
-same=$SAME
-# Not vacuous: at least 60 scenarios per family, most leave an entry
-# (both trackers were on).
-n4=$(grep -c '^4 ' /tmp/rct_diff_cases)
-n6=$(grep -c '^6 ' /tmp/rct_diff_cases)
-rct_check "scenarios: $n4 IPv4, $n6 IPv6 (want >= 60 each)" test "$n4" -ge 60 -a "$n6" -ge 60
-rct_check "$same scenario views (namespace x scenario) with an entry, the same in both (want >= 200)" \
-	test "$same" -ge 200
-for ns in A B; do
-	r=$(($(rct_stat invalid "${!ns}") - inv0[rct$ns]))
-	n=$(($(nf_invalid "${!ns}") - inv0[nf$ns]))
-	rct_check "$ns: invalid packets, rconntrack +$r, nf_conntrack +$n (TCP, UDP, ICMP, ICMPv6 errors and echo)" test "$r" = "$n" -a "$r" -gt 0
-done
+totals pair 200 A B
 
 # Forwarding: the TCP catalogue, UDP and ICMP again, from A to B through a
 # router R (rct_setup_router: A 10.1.0.1 fd01::1, B 10.2.0.2 fd02::2),
@@ -348,10 +359,7 @@ for ns in "$A" "$R" "$B"; do
 	ct_rules "$ns"
 	nf_timeouts "$ns"
 done
-for ns in A R B; do
-	inv0[rct$ns]=$(rct_stat invalid "${!ns}")
-	inv0[nf$ns]=$(nf_invalid "${!ns}")
-done
+inv_snap A R B
 CASES=()
 for FAM in 4 6; do
 	if [ $FAM = 4 ]; then CA=10.1.0.1 SB=10.2.0.2 P=43000; else CA=fd01::1 SB=fd02::2 P=44000; fi
@@ -365,15 +373,6 @@ for FAM in 4 6; do
 done
 sleep 1
 WHERE=" (forwarded)" compare A R B
-n4=$(grep -c '^4 ' /tmp/rct_diff_cases)
-n6=$(grep -c '^6 ' /tmp/rct_diff_cases)
-rct_check "forwarded scenarios: $n4 IPv4, $n6 IPv6 (want >= 60 each)" test "$n4" -ge 60 -a "$n6" -ge 60
-rct_check "$SAME forwarded scenario views (namespace x scenario) with an entry, the same in both (want >= 300)" \
-	test "$SAME" -ge 300
-for ns in A R B; do
-	r=$(($(rct_stat invalid "${!ns}") - inv0[rct$ns]))
-	n=$(($(nf_invalid "${!ns}") - inv0[nf$ns]))
-	rct_check "forwarded, $ns: invalid packets, rconntrack +$r, nf_conntrack +$n" test "$r" = "$n" -a "$r" -gt 0
-done
+totals forwarded 300 A R B
 rm -f /tmp/rct_diff_*
 rct_exit
