@@ -70,12 +70,15 @@ mod tests {
     #[derive(Clone, Copy, PartialEq)]
     struct K(u32, u32);
 
+    /// A tail replaces the reply direction's first half: (a, b) with tail
+    /// t is found as (a, b) and (t, a).
     impl TableKey for K {
         type Dir = K;
+        type Tail = u32;
         type Ext = ();
-        fn dir(&self, reply: bool) -> K {
+        fn dir(&self, tail: Option<&u32>, reply: bool) -> K {
             if reply {
-                K(self.1, self.0)
+                K(*tail.unwrap_or(&self.1), self.0)
             } else {
                 *self
             }
@@ -111,27 +114,28 @@ mod tests {
     /// removals refuse entries that are not (or no longer) in the table.
     #[test]
     fn table_clash_and_remove_contract() {
-        let Ok(t) = Table::<K>::new(c"rct_kunit_a", 1024, 4, Some([1, 2])) else {
+        let Ok(t) = Table::<K>::new([c"rct_kunit_a", c"rct_kunit_a_wide"], 1024, 4, Some([1, 2]))
+        else {
             panic!("table");
         };
-        let Ok(u) = Table::<K>::new(c"rct_kunit_b", 1024, 4, None) else {
+        let Ok(u) = Table::<K>::new([c"rct_kunit_b", c"rct_kunit_b_wide"], 1024, 4, None) else {
             panic!("table");
         };
         let o = owner(7);
-        let a = t.alloc(&o, K(1, 2), 0, 0, 10, 10).expect("alloc");
+        let a = t.alloc(&o, K(1, 2), None, 0, 0, 10, 10).expect("alloc");
         // Not inserted yet: refused, and its drop below frees it once.
         assert!(!t.remove(a.entry()));
         assert!(t.insert(a).is_ok());
         assert_eq!(t.count(), 1);
-        let dup = t.alloc(&o, K(1, 2), 0, 0, 10, 10).expect("alloc");
+        let dup = t.alloc(&o, K(1, 2), None, 0, 0, 10, 10).expect("alloc");
         assert_eq!(o.count.load(Ordering::Relaxed), 2);
         assert_eq!(t.insert(dup), Err(InsertError::Clash));
         assert_eq!(o.count.load(Ordering::Relaxed), 1);
-        let rev = t.alloc(&o, K(2, 1), 0, 0, 10, 10).expect("alloc");
+        let rev = t.alloc(&o, K(2, 1), None, 0, 0, 10, 10).expect("alloc");
         assert_eq!(t.insert(rev), Err(InsertError::Clash));
         assert_eq!(t.count(), 1);
         // An entry allocated from another table is refused by this one.
-        let foreign = u.alloc(&o, K(3, 4), 0, 0, 10, 10).expect("alloc");
+        let foreign = u.alloc(&o, K(3, 4), None, 0, 0, 10, 10).expect("alloc");
         assert_eq!(t.insert(foreign), Err(InsertError::Foreign));
         assert_eq!(u.count(), 0);
         let g = rcu::read_lock();
@@ -150,22 +154,22 @@ mod tests {
     /// or dropped reservation leaves both counts as they were.
     #[test]
     fn table_owner_and_table_limits() {
-        let Ok(t) = Table::<K>::new(c"rct_kunit_d", 1024, 4, None) else {
+        let Ok(t) = Table::<K>::new([c"rct_kunit_d", c"rct_kunit_d_wide"], 1024, 4, None) else {
             panic!("table");
         };
         let (o, p) = (owner(9), owner(10));
         for i in 0..2 {
-            let e = t.alloc(&o, K(i, 100), 0, 0, 2, 3).expect("alloc");
+            let e = t.alloc(&o, K(i, 100), None, 0, 0, 2, 3).expect("alloc");
             assert!(t.insert(e).is_ok());
         }
         assert!(matches!(
-            t.alloc(&o, K(5, 100), 0, 0, 2, 3),
+            t.alloc(&o, K(5, 100), None, 0, 0, 2, 3),
             Err(table::AllocError::OwnerFull)
         ));
         // Another owner is not held to the first one's count.
-        let e = t.alloc(&p, K(6, 100), 0, 0, 2, 3).expect("alloc");
+        let e = t.alloc(&p, K(6, 100), None, 0, 0, 2, 3).expect("alloc");
         assert!(matches!(
-            t.alloc(&p, K(7, 100), 0, 0, 2, 3),
+            t.alloc(&p, K(7, 100), None, 0, 0, 2, 3),
             Err(table::AllocError::TableFull)
         ));
         assert_eq!(p.count.load(Ordering::Relaxed), 1);
@@ -188,6 +192,56 @@ mod tests {
         assert_eq!((t.count(), o.count.load(Ordering::Relaxed)), (0, 0));
     }
 
+    /// Entries with a key tail come from the wide cache, are found by the
+    /// tail's key (and not the tail-less one), across a resize, and leave
+    /// the wide count as they found it, inserted or not.
+    #[test]
+    fn table_wide_entries() {
+        let Ok(t) = Table::<K>::new([c"rct_kunit_e", c"rct_kunit_e_wide"], 1024, 4, None) else {
+            panic!("table");
+        };
+        assert!(t.wide_object_size() >= t.object_size() + 4);
+        let o = owner(11);
+        let w = t.alloc(&o, K(1, 2), Some(9), 0, 0, 10, 10).expect("alloc");
+        assert_eq!(w.entry().tail(), Some(&9));
+        assert_eq!(t.wide_count(), 1);
+        drop(w);
+        assert_eq!((t.count(), t.wide_count()), (0, 0));
+        for i in 0..50 {
+            let w = t
+                .alloc(&o, K(i, 1000), Some(100 + i), 0, 0, 100, 100)
+                .expect("alloc");
+            assert!(t.insert(w).is_ok());
+            let n = t
+                .alloc(&o, K(i, 2000), None, 0, 0, 100, 100)
+                .expect("alloc");
+            assert_eq!(n.entry().tail(), None);
+            assert!(t.insert(n).is_ok());
+        }
+        assert_eq!((t.count(), t.wide_count()), (100, 50));
+        // A clash on the tail's key is refused.
+        let c = t.alloc(&o, K(105, 5), None, 0, 0, 200, 200).expect("alloc");
+        assert_eq!(t.insert(c), Err(InsertError::Clash));
+        assert!(t.resize(2048).is_ok());
+        let g = rcu::read_lock();
+        let mut restarts = 0;
+        for i in 0..50 {
+            let f = t
+                .lookup(&g, &o, &K(100 + i, i), &mut restarts)
+                .expect("tail key");
+            assert!(f.reply);
+            assert_eq!(f.entry.key_of(true), K(100 + i, i));
+            assert!(t.lookup(&g, &o, &K(1000, i), &mut restarts).is_none());
+            assert!(t.lookup(&g, &o, &K(2000, i), &mut restarts).is_some());
+        }
+        for i in 0..50 {
+            let f = t.lookup(&g, &o, &K(i, 1000), &mut restarts).expect("orig");
+            assert!(t.remove(f.entry));
+        }
+        drop(g);
+        assert_eq!((t.count(), t.wide_count()), (50, 0));
+    }
+
     /// A lock-free miss is final only on its own bucket's marker with the
     /// generation unchanged: a resize that ran during the walk (the
     /// generation moved by 2, or is odd: one is running) or a walk carried
@@ -206,14 +260,14 @@ mod tests {
     /// (the path lookups take when resizes keep overtaking them).
     #[test]
     fn table_locked_lookup() {
-        let Ok(t) = Table::<K>::new(c"rct_kunit_c", 1024, 4, None) else {
+        let Ok(t) = Table::<K>::new([c"rct_kunit_c", c"rct_kunit_c_wide"], 1024, 4, None) else {
             panic!("table");
         };
         let t = t.with_lockless_tries(0);
         let o = owner(8);
         for i in 0..100 {
             let e = t
-                .alloc(&o, K(i, 1000 + i), 0, 0, 1000, 1000)
+                .alloc(&o, K(i, 1000 + i), None, 0, 0, 1000, 1000)
                 .expect("alloc");
             assert!(t.insert(e).is_ok());
         }

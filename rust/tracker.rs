@@ -46,10 +46,11 @@
 //!   do): the note also carries the namespace and the packet length, and
 //!   must match both. Past that, the entry made is the dropped packet's
 //!   connection, a harmless miss-attribution the next packet corrects.
-//! * IPv6 NAT (addresses or ports rewritten): no room in the entry for the
-//!   second tuple ([`Conn::new`] refuses it); the entry keeps the tuple at
-//!   track, and replies, which arrive translated, make entries of their
-//!   own (listed in the README's differences).
+//!
+//! IPv6 NAT: an IPv6 [`Conn`] has no room for the second tuple, so a
+//! rewritten IPv6 connection keeps it as the entry's tail
+//! ([`ConnTail`]), in a larger object of the table's second slab cache
+//! (`rconntrack_nat6`); every other entry keeps its size.
 
 use crate::kernel_ext::hash::HashKey;
 use crate::kernel_ext::netns::{Hook, HookSpec, Net, NetfilterNs, ProcSpec, Verdict};
@@ -64,7 +65,8 @@ use crate::knobs::{self, Settings};
 use crate::limits;
 use crate::proto::{self, status, Action, Dir, TcpState, TcpWin, TimeoutKind};
 use crate::tuple::{
-    self, Conn, Invalid, PacketReader, Parsed, Seg, Tuple, IPPROTO_TCP, NFPROTO_IPV4, NFPROTO_IPV6,
+    self, Conn, ConnTail, Invalid, PacketReader, Parsed, Seg, Tuple, IPPROTO_TCP, NFPROTO_IPV4,
+    NFPROTO_IPV6,
 };
 use core::fmt::Write;
 use core::sync::atomic::{AtomicU32, Ordering};
@@ -76,14 +78,16 @@ pub(crate) type Entry = table::Entry<Conn>;
 
 impl TableKey for Conn {
     type Dir = Tuple;
+    /// A rewritten IPv6 connection's outgoing tuple (see [`Conn`]).
+    type Tail = ConnTail;
 
-    fn dir(&self, reply: bool) -> Tuple {
-        Conn::dir(self, reply)
+    fn dir(&self, tail: Option<&ConnTail>, reply: bool) -> Tuple {
+        Conn::dir(self, tail, reply)
     }
 
     #[inline]
-    fn matches(&self, reply: bool, k: &Tuple) -> bool {
-        self.is_dir(reply, k)
+    fn matches(&self, tail: Option<&ConnTail>, reply: bool, k: &Tuple) -> bool {
+        self.is_dir(tail, reply, k)
     }
 
     #[inline]
@@ -385,7 +389,7 @@ impl Tracker {
     /// Creates the table and settings.
     pub(crate) fn new(settings: Settings, nbuckets: u32) -> Result<Self> {
         // nf_conntrack's CONNTRACK_LOCKS; never more than two are held.
-        let table = Table::new(c"rconntrack", nbuckets, 1024, None)?;
+        let table = Table::new([c"rconntrack", c"rconntrack_nat6"], nbuckets, 1024, None)?;
         Ok(Tracker {
             table,
             settings,
@@ -735,8 +739,9 @@ impl Tracker {
         if !self.can_create(orig, seg) {
             return Verdict::Accept;
         }
-        // IPv6 NAT does not fit in an entry: keep the tuple it entered with.
-        let conn = Conn::new(orig, out).unwrap_or_else(|| Conn::plain(orig));
+        // A protocol rewritten on the way (no NAT does that): keep the
+        // tuple it entered with.
+        let (conn, tail) = Conn::new(orig, out).unwrap_or_else(|| (Conn::plain(orig), None));
         let t = orig;
         let g = rcu::read_lock();
         let now = sys::jiffies();
@@ -757,7 +762,7 @@ impl Tracker {
         let (mut max, mut ceiling) = (self.settings.max(), self.ceiling());
         let mut new = self
             .table
-            .alloc(&ns.shared, conn, st, expires, max, ceiling);
+            .alloc(&ns.shared, conn, tail, st, expires, max, ceiling);
         // At most one eviction per limit hit; one out, one in, as
         // nf_conntrack's `__nf_conntrack_alloc`: the eviction pays for this
         // flow even when the limit was lowered below the count
@@ -776,7 +781,7 @@ impl Tracker {
             ns.inc(Stat::EarlyDrop);
             new = self
                 .table
-                .alloc(&ns.shared, conn, st, expires, max, ceiling);
+                .alloc(&ns.shared, conn, tail, st, expires, max, ceiling);
         }
         let new = match new {
             Ok(n) => n,
@@ -968,9 +973,16 @@ impl Tracker {
         }
     }
 
-    /// Bytes of slab used by entries.
+    /// Bytes of slab used by entries (those of rewritten IPv6 connections
+    /// are larger).
     pub(crate) fn memory_bytes(&self) -> usize {
-        (self.table.count() as usize).saturating_mul(self.table.object_size() as usize)
+        let extra = self
+            .table
+            .wide_object_size()
+            .saturating_sub(self.table.object_size());
+        (self.table.count() as usize)
+            .saturating_mul(self.table.object_size() as usize)
+            .saturating_add((self.table.wide_count() as usize).saturating_mul(extra as usize))
     }
 
     /// Bucket `bucket` of `/proc/net/rconntrack`: the namespace's live
@@ -1052,7 +1064,7 @@ fn write_tuple(w: &mut SeqWriter, t: &Tuple) -> core::fmt::Result {
 
 /// One line in `/proc/net/nf_conntrack` format.
 fn write_entry(w: &mut SeqWriter, e: &Entry, left_secs: usize) -> core::fmt::Result {
-    let t = &e.key.orig();
+    let t = &e.key_of(false);
     let st = e.status.load(Ordering::Relaxed);
     let l3 = if t.l3 == NFPROTO_IPV4 { "ipv4" } else { "ipv6" };
     let l4 = match t.l4 {
@@ -1073,7 +1085,7 @@ fn write_entry(w: &mut SeqWriter, e: &Entry, left_secs: usize) -> core::fmt::Res
     if st & status::SEEN_REPLY == 0 {
         w.write_str("[UNREPLIED] ")?;
     }
-    write_tuple(w, &e.key.reply())?;
+    write_tuple(w, &e.key_of(true))?;
     if st & status::ASSURED != 0 {
         w.write_str("[ASSURED] ")?;
     }

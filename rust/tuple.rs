@@ -172,37 +172,47 @@ fn word(a: &[u8; 16], i: usize) -> u32 {
 /// The rewritten tuple costs no memory for IPv4: an IPv4 address uses 4 of
 /// the 16 bytes of [`Tuple::src`] and [`Tuple::dst`], so the outgoing
 /// addresses take bytes 4..8 and the outgoing ports bytes 8..10 of the
-/// same arrays. IPv6 has no such room: [`Conn::new`] refuses a rewritten
-/// IPv6 tuple, and the caller keeps the original (see the tracker).
+/// same arrays. IPv6 has no such room: a rewritten IPv6 connection keeps
+/// the tuple it left with beside the `Conn`, as its *tail* ([`Conn::new`]
+/// returns it), and every method that needs the reply direction takes
+/// that tail (`None` for every other connection: a `Conn` of IPv6 without
+/// its tail is a mirror image). The table keeps tails only in the entries
+/// that have one, from a second, larger slab cache, so NAT costs nothing
+/// to the connections it does not touch.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
 #[repr(C)]
 pub struct Conn {
     t: Tuple,
 }
 
+/// What a rewritten IPv6 connection keeps beside its [`Conn`]: the tuple
+/// its first packet left with.
+pub type ConnTail = Tuple;
+
 impl Conn {
     /// A connection whose first packet entered as `orig` and left as `out`,
-    /// or `None` where the rewrite cannot be kept (IPv6 addresses or ports
-    /// rewritten, or the protocol changed on the way).
-    pub fn new(orig: &Tuple, out: &Tuple) -> Option<Conn> {
+    /// with the tail it needs (a rewritten IPv6 connection's outgoing
+    /// tuple), or `None` if the protocol changed on the way.
+    pub fn new(orig: &Tuple, out: &Tuple) -> Option<(Conn, Option<ConnTail>)> {
         if out.l3 != orig.l3 || out.l4 != orig.l4 {
             return None;
         }
         if orig.l3 != NFPROTO_IPV4 {
-            return (out == orig).then_some(Conn { t: *orig });
+            let tail = (out != orig).then_some(*out);
+            return Some((Conn { t: *orig }, tail));
         }
         let mut t = *orig;
         t.src[4..8].copy_from_slice(&out.src[..4]);
         t.dst[4..8].copy_from_slice(&out.dst[..4]);
         t.src[8..10].copy_from_slice(&out.src_id.to_ne_bytes());
         t.dst[8..10].copy_from_slice(&out.dst_id.to_ne_bytes());
-        Some(Conn { t })
+        Some((Conn { t }, None))
     }
 
-    /// A connection that no NAT rewrites.
+    /// A connection that no NAT rewrites (it has no tail).
     pub fn plain(t: &Tuple) -> Conn {
         // Cannot fail: `out == orig`.
-        Conn::new(t, t).unwrap_or(Conn { t: *t })
+        Conn::new(t, t).map_or(Conn { t: *t }, |(c, _)| c)
     }
 
     /// The original direction.
@@ -215,10 +225,11 @@ impl Conn {
         t
     }
 
-    /// The first packet as it left (the original direction after NAT).
-    pub fn out(&self) -> Tuple {
+    /// The first packet as it left (the original direction after NAT);
+    /// `tail` is the connection's (see [`Conn`]).
+    pub fn out(&self, tail: Option<&ConnTail>) -> Tuple {
         if self.t.l3 != NFPROTO_IPV4 {
-            return self.t;
+            return *tail.unwrap_or(&self.t);
         }
         let b = |a: &[u8; 16], i: usize| [a[i], a[i + 1]];
         let mut t = Tuple {
@@ -234,36 +245,37 @@ impl Conn {
     }
 
     /// The reply direction.
-    pub fn reply(&self) -> Tuple {
-        self.out().invert()
+    pub fn reply(&self, tail: Option<&ConnTail>) -> Tuple {
+        self.out(tail).invert()
     }
 
     /// The tuple of direction `reply`.
-    pub fn dir(&self, reply: bool) -> Tuple {
+    pub fn dir(&self, tail: Option<&ConnTail>, reply: bool) -> Tuple {
         if reply {
-            self.reply()
+            self.reply(tail)
         } else {
             self.orig()
         }
     }
 
-    /// Whether direction `reply`'s tuple is `k`: `self.dir(reply) == *k`,
-    /// without building the tuple (the table's chain walk asks this of
-    /// every entry it passes; building it cost a copy and a clear of 40
+    /// Whether direction `reply`'s tuple is `k`: `self.dir(tail, reply) ==
+    /// *k`, without building the tuple (the table's chain walk asks this
+    /// of every entry it passes; building it cost a copy and a clear of 40
     /// bytes each time).
     #[inline]
-    pub fn is_dir(&self, reply: bool, k: &Tuple) -> bool {
+    pub fn is_dir(&self, tail: Option<&ConnTail>, reply: bool, k: &Tuple) -> bool {
         let t = &self.t;
         if k.l3 != t.l3 || k.l4 != t.l4 {
             return false;
         }
         if t.is_icmp() {
             // The echo types swap in the reply: not worth a fast path.
-            return self.is_dir_slow(reply, k);
+            return self.is_dir_slow(tail, reply, k);
         }
         if t.l3 != NFPROTO_IPV4 {
             return if reply {
-                k.src == t.dst && k.dst == t.src && k.src_id == t.dst_id && k.dst_id == t.src_id
+                let o = tail.unwrap_or(t);
+                k.src == o.dst && k.dst == o.src && k.src_id == o.dst_id && k.dst_id == o.src_id
             } else {
                 k == t
             };
@@ -294,8 +306,8 @@ impl Conn {
     /// fast path stays small enough to inline into the chain walk.
     #[cold]
     #[inline(never)]
-    fn is_dir_slow(&self, reply: bool, k: &Tuple) -> bool {
-        self.dir(reply) == *k
+    fn is_dir_slow(&self, tail: Option<&ConnTail>, reply: bool, k: &Tuple) -> bool {
+        self.dir(tail, reply) == *k
     }
 
     /// IP protocol number.
@@ -1235,13 +1247,14 @@ mod tests {
         let t = udp4([10, 1, 0, 1], [10, 2, 0, 2], 4000, 5000);
         let c = Conn::plain(&t);
         assert_eq!(c.orig(), t);
-        assert_eq!(c.reply(), t.invert());
-        assert_eq!(c.out(), c.orig());
+        assert_eq!(c.reply(None), t.invert());
+        assert_eq!(c.out(None), c.orig());
         let mut t6 = t;
         t6.l3 = NFPROTO_IPV6;
         t6.src = [0xfd; 16];
         let c6 = Conn::plain(&t6);
-        assert_eq!((c6.orig(), c6.reply()), (t6, t6.invert()));
+        assert_eq!((c6.orig(), c6.reply(None)), (t6, t6.invert()));
+        assert_eq!(Conn::new(&t6, &t6), Some((c6, None)));
     }
 
     // Masquerade: A:4000 -> B:5000 leaves as R:4001 -> B:5000; B answers
@@ -1250,44 +1263,66 @@ mod tests {
     fn conn_snat_and_dnat() {
         let orig = udp4([10, 1, 0, 1], [10, 2, 0, 2], 4000, 5000);
         let out = udp4([10, 2, 0, 254], [10, 2, 0, 2], 4001, 5000);
-        let c = Conn::new(&orig, &out).expect("IPv4 NAT fits");
+        let (c, tail) = Conn::new(&orig, &out).expect("IPv4 NAT fits");
+        assert_eq!(tail, None);
         assert_eq!(c.orig(), orig);
-        assert_eq!(c.out(), out);
-        assert_eq!(c.reply(), udp4([10, 2, 0, 2], [10, 2, 0, 254], 5000, 4001));
+        assert_eq!(c.out(None), out);
+        assert_eq!(
+            c.reply(None),
+            udp4([10, 2, 0, 2], [10, 2, 0, 254], 5000, 4001)
+        );
         // Port forward: B -> R:8080 leaves as B -> A:80.
         let orig = udp4([10, 2, 0, 2], [10, 2, 0, 254], 6000, 8080);
         let out = udp4([10, 2, 0, 2], [10, 1, 0, 1], 6000, 80);
-        let c = Conn::new(&orig, &out).expect("fits");
-        assert_eq!((c.orig(), c.reply()), (orig, out.invert()));
+        let (c, _) = Conn::new(&orig, &out).expect("fits");
+        assert_eq!((c.orig(), c.reply(None)), (orig, out.invert()));
         // ICMP echo with a rewritten identifier.
         let mut e = udp4([10, 1, 0, 1], [10, 2, 0, 2], 77, u16::from(ICMP_ECHO) << 8);
         e.l4 = IPPROTO_ICMP;
         let mut eo = e;
         eo.src[..4].copy_from_slice(&[10, 2, 0, 254]);
         eo.src_id = 78;
-        let c = Conn::new(&e, &eo).expect("fits");
-        assert_eq!(c.reply().dst_id >> 8, u16::from(ICMP_ECHOREPLY));
-        assert_eq!(c.reply().src_id, 78);
+        let (c, _) = Conn::new(&e, &eo).expect("fits");
+        assert_eq!(c.reply(None).dst_id >> 8, u16::from(ICMP_ECHOREPLY));
+        assert_eq!(c.reply(None).src_id, 78);
         assert_eq!(c.orig(), e);
     }
 
+    /// A protocol change is refused; a rewritten IPv6 connection keeps
+    /// the tuple it left with as its tail, an unrewritten one none.
     #[test]
-    fn conn_refuses_what_does_not_fit() {
+    fn conn_ipv6_nat_tail() {
         let t = udp4([10, 1, 0, 1], [10, 2, 0, 2], 4000, 5000);
         let mut tcp = t;
         tcp.l4 = IPPROTO_TCP;
         assert_eq!(Conn::new(&t, &tcp), None);
         let mut t6 = t;
         t6.l3 = NFPROTO_IPV6;
+        t6.src = [0xfd; 16];
+        t6.dst = [0xfe; 16];
+        assert_eq!(Conn::new(&t6, &t6), Some((Conn::plain(&t6), None)));
+        // Masquerade: the source address and port rewritten.
         let mut o6 = t6;
-        o6.src_id = 1;
-        assert_eq!(Conn::new(&t6, &o6), None);
-        assert_eq!(Conn::new(&t6, &t6), Some(Conn::plain(&t6)));
+        o6.src[15] = 0x77;
+        o6.src_id = 4001;
+        let (c, tail) = Conn::new(&t6, &o6).expect("IPv6 NAT");
+        assert_eq!(tail, Some(o6));
+        assert_eq!(c.orig(), t6);
+        assert_eq!(c.out(tail.as_ref()), o6);
+        assert_eq!(c.reply(tail.as_ref()), o6.invert());
+        // Without its tail the same Conn is a mirror image.
+        assert_eq!(c.reply(None), t6.invert());
+        // DNAT: the destination rewritten.
+        let mut d6 = t6;
+        d6.dst[0] = 0x10;
+        d6.dst_id = 80;
+        let (c, tail) = Conn::new(&t6, &d6).expect("IPv6 NAT");
+        assert_eq!((c.orig(), c.reply(tail.as_ref())), (t6, d6.invert()));
     }
 
     /// `is_dir()` answers exactly as `dir() ==` for every direction of
-    /// plain, NATed, ICMP and IPv6 connections, against their own tuples
-    /// and against each one-field change of them.
+    /// plain, NATed (IPv4; IPv6 with its tail), ICMP and IPv6 connections,
+    /// against their own tuples and against each one-field change of them.
     #[test]
     fn conn_is_dir_agrees_with_dir() {
         let a = udp4([10, 1, 0, 1], [10, 2, 0, 2], 4000, 5000);
@@ -1303,17 +1338,29 @@ mod tests {
         v6.src = [0xfd; 16];
         v6.dst = [0xfe; 16];
         v6.dst[15] = 2;
+        let mut v6_out = v6;
+        v6_out.src[15] = 0x77;
+        v6_out.src_id = 4001;
+        let mut echo6 = v6;
+        echo6.l4 = IPPROTO_ICMPV6;
+        echo6.dst_id = u16::from(ICMPV6_ECHO_REQUEST) << 8;
+        let mut echo6_out = echo6;
+        echo6_out.dst[0] = 0x10;
+        let pair = |o: &Tuple, n: &Tuple| Conn::new(o, n).expect("same protocol");
         let conns = [
-            Conn::plain(&a),
-            Conn::new(&a, &snat).expect("fits"),
-            Conn::plain(&tcp),
-            Conn::new(&echo, &echo_out).expect("fits"),
-            Conn::plain(&v6),
+            (Conn::plain(&a), None),
+            pair(&a, &snat),
+            (Conn::plain(&tcp), None),
+            pair(&echo, &echo_out),
+            (Conn::plain(&v6), None),
+            pair(&v6, &v6_out),
+            pair(&echo6, &echo6_out),
         ];
+        assert!(conns[5].1.is_some() && conns[6].1.is_some());
         let mut keys = Vec::new();
-        for c in &conns {
+        for (c, tail) in &conns {
             for r in [false, true] {
-                let k = c.dir(r);
+                let k = c.dir(tail.as_ref(), r);
                 keys.push(k);
                 for i in 0..16 {
                     let mut m = k;
@@ -1342,11 +1389,13 @@ mod tests {
             }
         }
         let mut hits = 0;
-        for c in &conns {
+        for (c, tail) in &conns {
+            let tail = tail.as_ref();
             for r in [false, true] {
                 for k in &keys {
-                    assert_eq!(c.is_dir(r, k), c.dir(r) == *k, "{c:?} {r} {k:?}");
-                    hits += usize::from(c.is_dir(r, k));
+                    let want = c.dir(tail, r) == *k;
+                    assert_eq!(c.is_dir(tail, r, k), want, "{c:?} {tail:?} {r} {k:?}");
+                    hits += usize::from(want);
                 }
             }
         }

@@ -455,7 +455,8 @@ rct_snmp() {
 	echo "${v:-0}"
 }
 
-# rct_total: entries in the table, all namespaces together.
+# rct_total: entries in the table, all namespaces together (in tests with
+# no IPv6 NAT, whose entries are larger: memory_bytes counts them so).
 rct_total() {
 	echo $(( $(rct_sysctl memory_bytes) / $(rct_sysctl entry_size) ))
 }

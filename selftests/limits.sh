@@ -72,7 +72,7 @@ load_bad() {
 		rct_dmesg_since | grep rconntrack | tail -n 3 | sed 's/^/#   /'
 	fi
 	rct_check "$desc: nothing loaded, no slab cache left" \
-		eval '[ ! -d /sys/module/rconntrack ] && ! grep -q "^rconntrack " /proc/slabinfo'
+		eval '[ ! -d /sys/module/rconntrack ] && ! grep -qE "^rconntrack(_nat6)? " /proc/slabinfo'
 }
 
 # 1. Valid boundaries.

@@ -43,7 +43,7 @@ only_init() { [ "$(rct_sysctl memory_bytes)" -eq $(($(rct_sysctl count) * size))
 busywait 60000 only_init ||
 	{ rct_fail "entries of dead namespaces left: memory_bytes $(rct_sysctl memory_bytes), init count $(rct_sysctl count) x $size"; ok=0; }
 rmmod rconntrack || { rct_fail "rmmod"; ok=0; }
-if grep -q '^rconntrack ' /proc/slabinfo; then
+if grep -qE '^rconntrack(_nat6)? ' /proc/slabinfo; then
 	rct_fail "entry cache left after unload"
 	ok=0
 fi

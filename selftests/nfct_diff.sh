@@ -19,10 +19,11 @@
 # dead flow; IPv6 hop-by-hop and destination options headers (UDP, ICMPv6
 # echo and error, TCP open/close and RST); a fragmented datagram; TCP and
 # UDP over loopback; then the TCP catalogue, UDP, echo and ICMP errors
-# forwarded through a router namespace, compared in all three. No difference
-# is expected: of the README's "Differences from nf_conntrack", loopback
-# gives the same entries (applied once, as nf_conntrack does through the
-# skb's conntrack), and priorities and IPv6 NAT are not exercised here.
+# forwarded through a router namespace, compared in all three; then the
+# same twice more through the router doing NAT (masquerade, DNAT). No
+# difference is expected: of the README's "Differences from nf_conntrack",
+# loopback gives the same entries (applied once, as nf_conntrack does
+# through the skb's conntrack), and priorities are not exercised here.
 source "$(dirname "$0")/lib.sh"
 rct_require_root
 rct_require_cmd ip nft
@@ -103,9 +104,9 @@ pkt() { # FROM ARGS...
 	local from=$1
 	shift
 	if [ "$from" = A ]; then
-		"$RCT_PKT" -N "$A" "${RMODE:--r}" "$CA" "$SB" "$@"
+		"$RCT_PKT" -N "$A" "${RMODE:--r}" "$CA" "${TO_B:-$SB}" "$@"
 	else
-		"$RCT_PKT" -N "$B" "${RMODE:--r}" "$SB" "$CA" "$@"
+		"$RCT_PKT" -N "$B" "${RMODE:--r}" "$SB" "${TO_A:-$CA}" "$@"
 	fi || rct_fail "rct_pkt $from $*"
 }
 c() { pkt A tcp "$P" ${DP:-$SP} "$@"; }  # client segment: FLAGS SEQ ACK
@@ -361,18 +362,83 @@ for ns in "$A" "$R" "$B"; do
 done
 inv_snap A R B
 CASES=()
-for FAM in 4 6; do
-	if [ $FAM = 4 ]; then CA=10.1.0.1 SB=10.2.0.2 P=43000; else CA=fd01::1 SB=fd02::2 P=44000; fi
+# scenarios_routed TCP_PORT UDP_PORT: the catalogue a router forwards.
+scenarios_routed() {
+	P=$1
 	scenarios_tcp
-	[ $FAM = 4 ] && P=45000 || P=46000
+	P=$2
 	sc udp_one_way;       pkt A udp "$P" 9000
 	sc udp_request_reply; pkt A udp "$P" 9000; pkt B udp 9000 "$P"
 	sc icmp_echo;         pkt A icmp "$P" 1
 	sc icmp_error_live;   pkt A udp "$P" 9000; pkt B unreach "$P" 9000
 	sc icmp_error_dead;   pkt B unreach "$P" 9000
+}
+for FAM in 4 6; do
+	if [ $FAM = 4 ]; then CA=10.1.0.1 SB=10.2.0.2; else CA=fd01::1 SB=fd02::2; fi
+	[ $FAM = 4 ] && scenarios_routed 43000 45000 || scenarios_routed 44000 46000
 done
 sleep 1
 WHERE=" (forwarded)" compare A R B
 totals forwarded 300 A R B
+
+# NAT on the router, the same catalogue twice more per family, on ports of
+# their own (the forwarded phase's entries stay): masquerade, A to B
+# leaving R with R's B-side address (B answers that address), and DNAT, A
+# to R's A-side address forwarded to B (B answers A, A sees R's address).
+# R's nf_conntrack does the NAT; both trackers must key the connections as
+# it does: original as the first packet entered R, reply as the other end
+# answers (in A and B each sees its own side). Invalid packets are not
+# translated and reach R's own stack, whose RSTs (TTL 64) are dropped.
+rct_drop_rsts "$R" rct_diff_rst $SP || { rct_fail "nft RST rules in R"; rct_exit; }
+ip netns exec "$R" nft -f - <<-EOF || { rct_fail "nft NAT rules in R"; rct_exit; }
+table ip rct_diff_nat {
+	chain pre {
+		type nat hook prerouting priority -100; policy accept;
+		ip daddr 10.1.0.254 meta l4proto { tcp, udp } dnat to 10.2.0.2
+		ip daddr 10.1.0.254 icmp type echo-request dnat to 10.2.0.2
+	}
+	chain post {
+		type nat hook postrouting priority 100; policy accept;
+		oifname "rb" ct original ip daddr 10.2.0.2 masquerade
+	}
+}
+table ip6 rct_diff_nat {
+	chain pre {
+		type nat hook prerouting priority -100; policy accept;
+		ip6 daddr fd01::fe meta l4proto { tcp, udp } dnat to fd02::2
+		ip6 daddr fd01::fe icmpv6 type echo-request dnat to fd02::2
+	}
+	chain post {
+		type nat hook postrouting priority 100; policy accept;
+		oifname "rb" ct original ip6 daddr fd02::2 masquerade
+	}
+}
+EOF
+inv_snap A R B
+CASES=()
+for FAM in 4 6; do
+	if [ $FAM = 4 ]; then
+		CA=10.1.0.1 SB=10.2.0.2 RA=10.1.0.254 RB=10.2.0.254
+	else
+		CA=fd01::1 SB=fd02::2 RA=fd01::fe RB=fd02::fe
+	fi
+	TO_A=$RB
+	[ $FAM = 4 ] && scenarios_routed 47000 47500 || scenarios_routed 48000 48500
+	TO_A= TO_B=$RA
+	[ $FAM = 4 ] && scenarios_routed 49000 49500 || scenarios_routed 50000 50500
+	TO_B=
+done
+sleep 1
+WHERE=" (NAT)" compare A R B
+totals NAT 450 A R B
+# Not vacuous: R's nf_conntrack translated every NAT flow (reply to R's
+# B-side address, or original to its A-side address), in both families.
+# (The tables print IPv6 addresses in full.)
+for a in 10.2.0.254 fd02:0000:0000:0000:0000:0000:0000:00fe 10.1.0.254 \
+	fd01:0000:0000:0000:0000:0000:0000:00fe; do
+	n=$(grep -c -- " dst=$a .*|" /tmp/rct_diff_nf_R)
+	rct_check "NAT: R's nf_conntrack has $n connections with $a as a destination (want >= 50)" \
+		test "$n" -ge 50
+done
 rm -f /tmp/rct_diff_*
 rct_exit

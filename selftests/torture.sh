@@ -161,5 +161,5 @@ done
 cleanup_all_ns
 echo "$udp_timeout" > /proc/sys/net/rconntrack/udp_timeout
 rmmod rconntrack || rct_fail "rmmod"
-rct_check "entry cache gone after unload" eval '! grep -q "^rconntrack " /proc/slabinfo'
+rct_check "entry cache gone after unload" eval '! grep -qE "^rconntrack(_nat6)? " /proc/slabinfo'
 rct_exit

@@ -22,7 +22,7 @@ for i in $(seq 1 20); do
 	rct_load || { rct_fail "insmod #$i under flood"; ok=0; break; }
 	busywait 5000 eval '[ "$(rct_count "$B")" -gt 0 ]' || { rct_fail "no entries under flood (#$i)"; ok=0; }
 	rmmod rconntrack || { rct_fail "rmmod #$i under flood"; ok=0; break; }
-	if grep -q '^rconntrack ' /proc/slabinfo; then
+	if grep -qE '^rconntrack(_nat6)? ' /proc/slabinfo; then
 		rct_fail "cache left after unload #$i"
 		ok=0
 	fi

@@ -36,7 +36,7 @@ for i in $(seq 1 "$cycles"); do
 	busywait 20000 eval '[ "$(rct_count "$B")" -gt 0 ]' ||
 		{ rct_fail "no entry under the slow flood (#$i)"; ok=0; }
 	rmmod rconntrack || { rct_fail "rmmod #$i"; ok=0; break; }
-	if grep -q '^rconntrack ' /proc/slabinfo; then
+	if grep -qE '^rconntrack(_nat6)? ' /proc/slabinfo; then
 		rct_fail "entry cache left after unload #$i"
 		ok=0
 	fi

@@ -12,7 +12,9 @@
 //! and the logic on top has none.
 //!
 //! * Entries come from a dedicated slab cache (`SLAB_NO_MERGE`, so its
-//!   `/proc/slabinfo` line and object size mean what they say) and are linked
+//!   `/proc/slabinfo` line and object size mean what they say), or, for
+//!   the few whose key needs more room ([`TableKey::Tail`]), from a second
+//!   cache whose objects are the entry followed by the tail; they are linked
 //!   into chains of a kvmalloc'd bucket array (outside the slab lowmem
 //!   pressure entries add). A chain ends in a "nulls" marker that encodes its
 //!   bucket.
@@ -93,13 +95,19 @@ fn scale(hash: u32, n: u32) -> u32 {
 pub(crate) trait TableKey: Copy + Send + Sync + 'static {
     /// One direction's key: what a lookup looks for.
     type Dir: Copy + PartialEq;
-    /// The key of the original (`false`) or reply (`true`) direction.
-    fn dir(&self, reply: bool) -> Self::Dir;
-    /// Whether direction `reply`'s key is `k`: `self.dir(reply) == *k`,
-    /// which an implementation may answer without building the key (the
-    /// chain walk asks it of every entry it passes).
-    fn matches(&self, reply: bool, k: &Self::Dir) -> bool {
-        self.dir(reply) == *k
+    /// Key data that only some entries carry, passed to [`Table::alloc`]:
+    /// such an entry comes from the table's second cache, whose objects
+    /// are the entry followed by the tail, so the others do not pay for
+    /// it. `Copy`: freeing an entry runs no code of the tail's.
+    type Tail: Copy + Send + Sync + 'static;
+    /// The key of the original (`false`) or reply (`true`) direction;
+    /// `tail` is the entry's, if it has one.
+    fn dir(&self, tail: Option<&Self::Tail>, reply: bool) -> Self::Dir;
+    /// Whether direction `reply`'s key is `k`: `self.dir(tail, reply) ==
+    /// *k`, which an implementation may answer without building the key
+    /// (the chain walk asks it of every entry it passes).
+    fn matches(&self, tail: Option<&Self::Tail>, reply: bool, k: &Self::Dir) -> bool {
+        self.dir(tail, reply) == *k
     }
     /// The keyed hash of one direction's key for an owner with id `salt`.
     fn hash(d: &Self::Dir, key: &HashKey, salt: u32) -> u32;
@@ -145,6 +153,11 @@ const DEAD: u8 = 2;
 ///
 /// Aligned to 8 so that its size is a whole slab slot on i386 too (68 bytes
 /// would take a 72-byte slot): the cache's object size then is the real cost.
+///
+/// # Invariants
+///
+/// If `wide` is set the entry is the `e` field of a [`WideEntry`] (from
+/// the table's wide cache), whose `tail` is initialised.
 #[repr(C, align(8))]
 pub(crate) struct Entry<K: TableKey> {
     nodes: [Node; 2],
@@ -155,6 +168,9 @@ pub(crate) struct Entry<K: TableKey> {
     pub(crate) status: AtomicU32,
     /// `NEW`, `LIVE` or `DEAD`; changes only under the entry's stripe locks.
     state: AtomicU8,
+    /// Whether a tail follows the entry (set once, before publication; in
+    /// the padding after `state`, so free).
+    wide: bool,
     /// The connection's key (both directions).
     pub(crate) key: K,
     /// The user's per-entry data.
@@ -180,12 +196,38 @@ impl<K: TableKey> Entry<K> {
 
     /// The key of direction `reply`.
     pub(crate) fn key_of(&self, reply: bool) -> K::Dir {
-        self.key.dir(reply)
+        self.key.dir(self.tail(), reply)
+    }
+
+    /// Whether direction `reply`'s key is `k`.
+    #[inline]
+    fn matches(&self, reply: bool, k: &K::Dir) -> bool {
+        self.key.matches(self.tail(), reply, k)
+    }
+
+    /// The entry's key tail, if it has one.
+    #[inline]
+    pub(crate) fn tail(&self) -> Option<&K::Tail> {
+        if !self.wide {
+            return None;
+        }
+        let w = core::ptr::from_ref(self).cast::<WideEntry<K>>();
+        // SAFETY: a wide entry is the first field of a `repr(C)`
+        // `WideEntry` with an initialised tail (invariant), which lives as
+        // long as the entry does.
+        Some(unsafe { &(*w).tail })
     }
 
     fn node_value(&self, d: usize) -> usize {
         (core::ptr::from_ref::<Node>(&self.nodes[d]) as usize) | (d << 1)
     }
+}
+
+/// An entry with a key tail: the objects of a table's wide cache.
+#[repr(C)]
+struct WideEntry<K: TableKey> {
+    e: Entry<K>,
+    tail: K::Tail,
 }
 
 /// Maps a (non-nulls) chain value back to its entry and node direction.
@@ -294,11 +336,18 @@ impl<K: TableKey> Drop for NewEntry<'_, K> {
     fn drop(&mut self) {
         self.table.count.fetch_sub(1, Ordering::Relaxed);
         self.entry().owner.count.fetch_sub(1, Ordering::Relaxed);
+        let cache = if self.entry().wide {
+            self.table.wide.fetch_sub(1, Ordering::Relaxed);
+            self.table.wide_cache
+        } else {
+            self.table.cache
+        };
         // SAFETY: never published, so nobody else can see it; initialised
-        // by `Table::alloc()` from the table's cache.
+        // by `Table::alloc()` from `cache` (the wide one if `wide` is set,
+        // by the entry's invariant). The tail is `Copy`: nothing to drop.
         unsafe {
             core::ptr::drop_in_place(self.e.as_ptr());
-            bindings::kmem_cache_free(self.table.cache.as_ptr(), self.e.as_ptr().cast());
+            bindings::kmem_cache_free(cache.as_ptr(), self.e.as_ptr().cast());
         }
     }
 }
@@ -348,17 +397,21 @@ struct Locked<'a> {
 ///
 /// `buckets` always points to a live `Buckets` from `KBox::into_raw`; a
 /// replaced array is freed only after a grace period. Every `LIVE` entry
-/// linked in it was allocated from `cache`; `count` counts them plus the
-/// reservations of live [`NewEntry`] values.
+/// linked in it was allocated from `cache`, or from `wide_cache` if it is
+/// wide; `count` counts them plus the reservations of live [`NewEntry`]
+/// values, `wide` the wide ones among them.
 pub(crate) struct Table<K: TableKey> {
     cache: NonNull<bindings::kmem_cache>,
+    wide_cache: NonNull<bindings::kmem_cache>,
     buckets: AtomicPtr<Buckets>,
     /// Odd while a resize moves entries (a seqcount).
     gen: AtomicU32,
     stripes: Stripes,
     key: HashKey,
     count: AtomicU32,
+    wide: AtomicU32,
     object_size: u32,
+    wide_object_size: u32,
     /// Lock-free lookup attempts before the locked walk.
     lockless_tries: u32,
     _k: core::marker::PhantomData<K>,
@@ -379,36 +432,52 @@ pub(crate) const GFP_PACKET: bindings::gfp_t =
     bindings::GFP_ATOMIC | bindings::__GFP_NOWARN | (1 << bindings::___GFP_NOMEMALLOC_BIT);
 
 impl<K: TableKey> Table<K> {
-    /// Creates the cache and a table of `nbuckets` buckets and `nlocks`
-    /// stripes. `hash_key` fixes the hash key (tests that craft chain
-    /// collisions); `None` draws a random one.
+    /// Creates the caches (`names`: the entries', the wide entries') and a
+    /// table of `nbuckets` buckets and `nlocks` stripes. `hash_key` fixes
+    /// the hash key (tests that craft chain collisions); `None` draws a
+    /// random one.
     pub(crate) fn new(
-        name: &'static CStr,
+        names: [&'static CStr; 2],
         nbuckets: u32,
         nlocks: usize,
         hash_key: Option<[u32; 2]>,
     ) -> Result<Self> {
         let stripes = Stripes::new(nlocks)?;
         let buckets = KBox::into_raw(Buckets::new(nbuckets)?);
-        // SAFETY: `name` is a static C string; size and alignment are the
-        // entry's.
-        let cache = unsafe {
-            glue::rct_cache_create(
-                name.as_char_ptr(),
-                core::mem::size_of::<Entry<K>>() as u32,
-                core::mem::align_of::<Entry<K>>() as u32,
-            )
-        };
-        let Some(cache) = NonNull::new(cache) else {
+        let layouts = [
+            core::alloc::Layout::new::<Entry<K>>(),
+            core::alloc::Layout::new::<WideEntry<K>>(),
+        ];
+        let mut caches = [core::ptr::null_mut(); 2];
+        for (c, (name, l)) in caches.iter_mut().zip(names.iter().zip(layouts)) {
+            // SAFETY: `name` is a static C string; size and alignment are
+            // the objects'.
+            *c = unsafe {
+                glue::rct_cache_create(name.as_char_ptr(), l.size() as u32, l.align() as u32)
+            };
+        }
+        let (Some(cache), Some(wide_cache)) = (NonNull::new(caches[0]), NonNull::new(caches[1]))
+        else {
+            for c in caches {
+                // SAFETY: a cache created above with no object, or null
+                // (which `kmem_cache_destroy()` ignores).
+                unsafe { bindings::kmem_cache_destroy(c) };
+            }
             // SAFETY: from `KBox::into_raw` above, never published.
             drop(unsafe { KBox::from_raw(buckets) });
             return Err(ENOMEM);
         };
-        // SAFETY: valid cache.
-        let object_size = unsafe { glue::rct_cache_object_size(cache.as_ptr()) };
-        // INVARIANT: fresh array and cache, no entry.
+        // SAFETY: valid caches.
+        let (object_size, wide_object_size) = unsafe {
+            (
+                glue::rct_cache_object_size(cache.as_ptr()),
+                glue::rct_cache_object_size(wide_cache.as_ptr()),
+            )
+        };
+        // INVARIANT: fresh array and caches, no entry.
         Ok(Table {
             cache,
+            wide_cache,
             buckets: AtomicPtr::new(buckets),
             gen: AtomicU32::new(0),
             stripes,
@@ -417,7 +486,9 @@ impl<K: TableKey> Table<K> {
                 None => HashKey::random(),
             },
             count: AtomicU32::new(0),
+            wide: AtomicU32::new(0),
             object_size,
+            wide_object_size,
             lockless_tries: LOCKLESS_TRIES,
             _k: core::marker::PhantomData,
         })
@@ -467,6 +538,16 @@ impl<K: TableKey> Table<K> {
         self.object_size
     }
 
+    /// Slab object size of one entry with a key tail.
+    pub(crate) fn wide_object_size(&self) -> u32 {
+        self.wide_object_size
+    }
+
+    /// Entries with a key tail among [`Table::count`].
+    pub(crate) fn wide_count(&self) -> u32 {
+        self.wide.load(Ordering::Relaxed)
+    }
+
     /// Entries in the table (all owners), including reservations.
     pub(crate) fn count(&self) -> u32 {
         self.count.load(Ordering::Relaxed)
@@ -494,7 +575,7 @@ impl<K: TableKey> Table<K> {
             // of the caller, which bounds `'a`.
             let (e, d) = unsafe { entry_of::<'a, K>(v) };
             if e.belongs_to(owner) {
-                if e.key.matches(d == 1, k) {
+                if e.matches(d == 1, k) {
                     return Ok(Found {
                         entry: e,
                         reply: d == 1,
@@ -538,11 +619,14 @@ impl<K: TableKey> Table<K> {
 
     /// Reserves a place below `owner_max` entries of `owner` and below
     /// `table_max` in the table, and allocates an entry for it (`GFP_ATOMIC`,
-    /// no warning, no emergency reserve).
+    /// no warning, no emergency reserve), from the wide cache if the key
+    /// has a `tail`.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn alloc(
         &self,
         owner: &Arc<Owner>,
         key: K,
+        tail: Option<K::Tail>,
         status: u32,
         expires: usize,
         owner_max: u32,
@@ -555,14 +639,27 @@ impl<K: TableKey> Table<K> {
             owner.count.fetch_sub(1, Ordering::Relaxed);
             return Err(AllocError::TableFull);
         }
+        let cache = if tail.is_some() {
+            self.wide_cache
+        } else {
+            self.cache
+        };
         // SAFETY: valid cache (invariant).
-        let p = unsafe { glue::rct_cache_alloc(self.cache.as_ptr(), GFP_PACKET) };
+        let p = unsafe { glue::rct_cache_alloc(cache.as_ptr(), GFP_PACKET) };
         let Some(e) = NonNull::new(p.cast::<Entry<K>>()) else {
             self.count.fetch_sub(1, Ordering::Relaxed);
             owner.count.fetch_sub(1, Ordering::Relaxed);
             return Err(AllocError::NoMemory);
         };
-        // SAFETY: fresh object of the entry's size and alignment.
+        if let Some(tail) = tail {
+            self.wide.fetch_add(1, Ordering::Relaxed);
+            // SAFETY: a fresh object of the wide cache: a `WideEntry`'s
+            // size and alignment; the entry is written below.
+            unsafe { core::ptr::addr_of_mut!((*p.cast::<WideEntry<K>>()).tail).write(tail) };
+        }
+        // INVARIANT: `wide` is set exactly for an object of the wide cache,
+        // whose tail was written above.
+        // SAFETY: fresh object of (at least) the entry's size and alignment.
         unsafe {
             e.as_ptr().write(Entry {
                 nodes: [
@@ -577,6 +674,7 @@ impl<K: TableKey> Table<K> {
                 expires: AtomicUsize::new(expires),
                 status: AtomicU32::new(status),
                 state: AtomicU8::new(NEW),
+                wide: tail.is_some(),
                 key,
                 ext: K::Ext::default(),
                 rcu: Opaque::uninit(),
@@ -629,7 +727,7 @@ impl<K: TableKey> Table<K> {
             return Err(InsertError::Foreign);
         }
         let e = new.entry();
-        let keys = [e.key.dir(false), e.key.dir(true)];
+        let keys = [e.key_of(false), e.key_of(true)];
         let h = [self.hash(&e.owner, &keys[0]), self.hash(&e.owner, &keys[1])];
         let l = self.lock_pair(h);
         let (b, idx) = (l.b, l.idx);
@@ -639,7 +737,7 @@ impl<K: TableKey> Table<K> {
             while !is_nulls(v) {
                 // SAFETY: read from a chain under its stripe lock.
                 let (x, d) = unsafe { entry_of::<K>(v) };
-                if x.belongs_to(&e.owner) && x.key.matches(d == 1, want) {
+                if x.belongs_to(&e.owner) && x.matches(d == 1, want) {
                     return Err(InsertError::Clash);
                 }
                 len += 1;
@@ -701,8 +799,8 @@ impl<K: TableKey> Table<K> {
             return false;
         }
         let h = [
-            self.hash(&e.owner, &e.key.dir(false)),
-            self.hash(&e.owner, &e.key.dir(true)),
+            self.hash(&e.owner, &e.key_of(false)),
+            self.hash(&e.owner, &e.key_of(true)),
         ];
         let l = self.lock_pair(h);
         let (b, idx) = (l.b, l.idx);
@@ -723,6 +821,9 @@ impl<K: TableKey> Table<K> {
         }
         e.state.store(DEAD, Ordering::Release);
         self.count.fetch_sub(1, Ordering::Relaxed);
+        if e.wide {
+            self.wide.fetch_sub(1, Ordering::Relaxed);
+        }
         e.owner.count.fetch_sub(1, Ordering::Relaxed);
         drop(l);
         // SAFETY: `e` is unlinked from both chains under their locks and
@@ -863,11 +964,14 @@ impl<K: TableKey> Drop for Table<K> {
                 sys::cond_resched();
             }
         }
-        // Waits for the RCU callbacks that free entries into the cache.
+        // Waits for the RCU callbacks that free entries into the caches.
         sys::rcu_barrier();
         // SAFETY: every entry was freed above and no `NewEntry` can outlive
-        // the borrow of `self` it holds; no user of the cache is left.
-        unsafe { bindings::kmem_cache_destroy(self.cache.as_ptr()) };
+        // the borrow of `self` it holds; no user of the caches is left.
+        unsafe {
+            bindings::kmem_cache_destroy(self.cache.as_ptr());
+            bindings::kmem_cache_destroy(self.wide_cache.as_ptr());
+        }
         // SAFETY: live array from `KBox::into_raw`; no reader left.
         drop(unsafe { KBox::from_raw(self.buckets.load(Ordering::Acquire)) });
     }
