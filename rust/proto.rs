@@ -7,7 +7,7 @@
 //! stores the status word in an atomic and applies [`update_proto`] with a
 //! compare-and-exchange loop, so no per-entry lock is needed.
 
-use crate::tuple::{tcp_flags, tcp_opts, Seg, Tuple, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_UDPLITE};
+use crate::tuple::{tcp_flags, tcp_opts, Seg, Tuple, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP};
 
 /// TCP connection states, numbered as nf_conntrack's `tcp_conntrack`.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -91,7 +91,7 @@ pub mod status {
     pub const SEEN_REPLY: u32 = 1 << 4;
     /// Traffic both ways: not a candidate for early drop.
     pub const ASSURED: u32 = 1 << 5;
-    /// UDP/UDP-Lite: the [`super::Tick`] two seconds after the first packet
+    /// UDP: the [`super::Tick`] two seconds after the first packet
     /// (nf_conntrack's `stream_ts`), in the top 16 bits.
     pub const STREAM_SHIFT: u32 = 16;
 }
@@ -113,9 +113,9 @@ pub enum TimeoutKind {
     /// TCP after `tcp_max_retrans` retransmissions, or a zero window
     /// (nf_conntrack's `TCP_CONNTRACK_RETRANS`), chosen the same way.
     TcpRetrans,
-    /// UDP/UDP-Lite without a reply.
+    /// UDP without a reply.
     UdpUnreplied,
-    /// UDP/UDP-Lite with traffic both ways.
+    /// UDP with traffic both ways.
     UdpStream,
     /// ICMP/ICMPv6 echo.
     Icmp,
@@ -296,7 +296,7 @@ fn tcp_transition(dir: Dir, flags: u8, from: TcpState) -> Tr {
 /// start from [`tcp_first`] instead.
 pub fn initial_status(t: &Tuple, now: Tick, two_secs: Tick) -> u32 {
     match t.l4 {
-        IPPROTO_UDP | IPPROTO_UDPLITE => {
+        IPPROTO_UDP => {
             let stream = now.wrapping_add(two_secs);
             u32::from(stream) << status::STREAM_SHIFT
         }
@@ -314,7 +314,7 @@ pub fn timeout_kind(l4: u8, is_icmp: bool, st: u32) -> TimeoutKind {
         IPPROTO_TCP => TimeoutKind::Tcp(TcpState::from_bits(st & status::TCP_STATE_MASK)),
         // Replied but within 2 s of the first packet: still the short
         // timeout (DNS-style request/reply), as nf_conntrack.
-        IPPROTO_UDP | IPPROTO_UDPLITE => {
+        IPPROTO_UDP => {
             if st & status::ASSURED != 0 {
                 TimeoutKind::UdpStream
             } else {
@@ -374,14 +374,17 @@ pub fn update_proto(l4: u8, icmp: bool, st: u32, dir: Dir, now: Tick) -> Update 
         new |= status::SEEN_REPLY;
     }
     match l4 {
-        IPPROTO_UDP | IPPROTO_UDPLITE => {
+        IPPROTO_UDP => {
             let stream = (st >> status::STREAM_SHIFT) as Tick;
             if replied && tick_after(now, stream) {
                 new |= status::ASSURED;
             }
         }
-        // Traffic both ways makes the entry assured (ICMP never is).
-        _ if !icmp && dir == Dir::Original && replied => new |= status::ASSURED,
+        // SCTP (tracked without its state machine, see the README's
+        // differences): traffic both ways makes the entry assured.
+        IPPROTO_SCTP if dir == Dir::Original && replied => new |= status::ASSURED,
+        // ICMP never is; nor, as nf_conntrack's generic_packet(), any
+        // other protocol (UDP-Lite included): early drop may take them.
         _ => {}
     }
     keep(new, Some(timeout_kind(l4, icmp, new)))
@@ -1486,6 +1489,27 @@ mod tests {
         assert!(u.invalid);
         assert_eq!(u.status, st);
         assert_eq!(u.timeout, None);
+    }
+
+    // nf_conntrack's generic_packet() never sets ASSURED: traffic both
+    // ways leaves an unknown protocol (or UDP-Lite, generic in 7.3) for
+    // early drop, with the generic timeout; SCTP, tracked without its
+    // state machine, is assured by traffic both ways.
+    #[test]
+    fn generic_never_assured() {
+        for l4 in [136u8, 253] {
+            let t = ipv4(l4);
+            let st = initial_status(&t, 0, 64);
+            assert_eq!(st, 0);
+            let u = update(&t, st, Dir::Reply, 1);
+            assert_eq!(u.status, status::SEEN_REPLY);
+            let u = update(&t, u.status, Dir::Original, 1000);
+            assert_eq!(u.status, status::SEEN_REPLY, "protocol {l4}");
+            assert_eq!(u.timeout, Some(TimeoutKind::Generic));
+        }
+        let t = ipv4(IPPROTO_SCTP);
+        let u = update(&t, status::SEEN_REPLY, Dir::Original, 1);
+        assert!(u.status & status::ASSURED != 0);
     }
 
     // The stream stamp across a 32-bit jiffies wrap (INITIAL_JIFFIES: 5

@@ -1070,7 +1070,6 @@ fn write_entry(w: &mut SeqWriter, e: &Entry, left_secs: usize) -> core::fmt::Res
     let l4 = match t.l4 {
         tuple::IPPROTO_TCP => "tcp",
         tuple::IPPROTO_UDP => "udp",
-        tuple::IPPROTO_UDPLITE => "udplite",
         tuple::IPPROTO_SCTP => "sctp",
         tuple::IPPROTO_ICMP if t.l3 == NFPROTO_IPV4 => "icmp",
         tuple::IPPROTO_ICMPV6 if t.l3 == NFPROTO_IPV6 => "icmpv6",

@@ -24,8 +24,6 @@ pub const IPPROTO_UDP: u8 = 17;
 pub const IPPROTO_ICMPV6: u8 = 58;
 /// SCTP.
 pub const IPPROTO_SCTP: u8 = 132;
-/// UDP-Lite.
-pub const IPPROTO_UDPLITE: u8 = 136;
 
 const ICMP_ECHOREPLY: u8 = 0;
 const ICMP_ECHO: u8 = 8;
@@ -51,9 +49,11 @@ pub mod tcp_flags {
 /// One direction of a connection.
 ///
 /// Addresses are kept as the raw network-order bytes of the header; IPv4 uses
-/// the first four bytes. `src_id`/`dst_id` are ports (host order) for TCP, UDP,
-/// UDP-Lite and SCTP; for ICMP/ICMPv6 echo `src_id` is the identifier and
-/// `dst_id` holds `type << 8 | code`; zero for other protocols.
+/// the first four bytes. `src_id`/`dst_id` are ports (host order) for TCP, UDP
+/// and SCTP; for ICMP/ICMPv6 echo `src_id` is the identifier and `dst_id`
+/// holds `type << 8 | code`; zero for other protocols, UDP-Lite included
+/// (nf_conntrack 7.3 has no UDP-Lite tracker: its generic one keys it by
+/// addresses alone).
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
 #[repr(C)]
 pub struct Tuple {
@@ -106,10 +106,7 @@ impl Tuple {
 
     /// Whether the protocol carries ports.
     pub fn has_ports(&self) -> bool {
-        matches!(
-            self.l4,
-            IPPROTO_TCP | IPPROTO_UDP | IPPROTO_UDPLITE | IPPROTO_SCTP
-        )
+        matches!(self.l4, IPPROTO_TCP | IPPROTO_UDP | IPPROTO_SCTP)
     }
 
     /// The tuple as 32-bit words, for hashing, and how many of them count:
@@ -646,19 +643,14 @@ fn parse_l4(r: &impl PacketReader, mut t: Tuple, off: usize, end: usize) -> Pars
             }
             Parsed::Track(t, seg)
         }
-        IPPROTO_UDP | IPPROTO_UDPLITE => {
+        IPPROTO_UDP => {
             let mut uh = [0u8; 8];
             if l4len < 8 || !r.read(off, &mut uh) {
                 return Parsed::Invalid(Invalid::Truncated);
             }
+            // The length covers header and data.
             let ulen = be16(&uh, 4) as usize;
-            // UDP: length covers header and data. UDP-Lite: checksum
-            // coverage, 0 meaning everything.
-            let bad = if t.l4 == IPPROTO_UDP {
-                ulen < 8 || ulen > l4len
-            } else {
-                ulen != 0 && (ulen < 8 || ulen > l4len)
-            };
+            let bad = ulen < 8 || ulen > l4len;
             if bad {
                 return Parsed::Invalid(Invalid::BadLength);
             }
@@ -1016,6 +1008,26 @@ mod tests {
             parse_ipv4(&SliceReader(&bad)),
             Parsed::Invalid(Invalid::BadLength)
         );
+    }
+
+    /// UDP-Lite (136) and unknown protocols are keyed by addresses alone,
+    /// as nf_conntrack 7.3's generic tracker keys them (it has no UDP-Lite
+    /// tracker); SCTP by its ports.
+    #[test]
+    fn generic_protocols_have_no_ports() {
+        let mut u = vec![0u8; 20];
+        u[0..2].copy_from_slice(&4000u16.to_be_bytes());
+        u[2..4].copy_from_slice(&9000u16.to_be_bytes());
+        for l4 in [136u8, 253] {
+            let Parsed::Track(t, _) = parse_ipv4(&SliceReader(&ipv4(l4, &u))) else {
+                panic!("protocol {l4} not tracked");
+            };
+            assert_eq!((t.l4, t.src_id, t.dst_id, t.has_ports()), (l4, 0, 0, false));
+        }
+        let Parsed::Track(t, _) = parse_ipv4(&SliceReader(&ipv4(IPPROTO_SCTP, &u))) else {
+            panic!("SCTP not tracked");
+        };
+        assert_eq!((t.src_id, t.dst_id), (4000, 9000));
     }
 
     #[test]

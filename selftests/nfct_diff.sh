@@ -18,9 +18,10 @@
 # a stream past 2 s; ICMP echo; ICMP and ICMPv6 errors quoting a live and a
 # dead flow; IPv6 hop-by-hop and destination options headers (UDP, ICMPv6
 # echo and error, TCP open/close and RST); a fragmented datagram; TCP and
-# UDP over loopback; then the TCP catalogue, UDP, echo and ICMP errors
-# forwarded through a router namespace, compared in all three; then the
-# same twice more through the router doing NAT (masquerade, DNAT). No
+# UDP over loopback; UDP-Lite and unknown protocols; then the TCP
+# catalogue, UDP, echo and ICMP errors forwarded through a router
+# namespace, compared in all three; then the same twice more through the
+# router doing NAT (masquerade, DNAT). No
 # difference is expected: of the README's "Differences from nf_conntrack",
 # loopback gives the same entries (applied once, as nf_conntrack does
 # through the skb's conntrack), and priorities are not exercised here.
@@ -65,7 +66,7 @@ declare -A saved
 TIMEOUTS="tcp_timeout_syn_sent=1201 tcp_timeout_syn_recv=1202 tcp_timeout_fin_wait=1204
 	tcp_timeout_close_wait=1205 tcp_timeout_last_ack=1206 tcp_timeout_time_wait=1207
 	tcp_timeout_close=1208 tcp_timeout_unacknowledged=1209 tcp_timeout_max_retrans=1210
-	udp_timeout=1211 udp_timeout_stream=1212 icmp_timeout=1213"
+	udp_timeout=1211 udp_timeout_stream=1212 icmp_timeout=1213 generic_timeout=1214"
 restore() {
 	for f in "${!saved[@]}"; do echo "${saved[$f]}" > "$D/$f"; done
 	cleanup_all_ns
@@ -183,6 +184,12 @@ sc() {
 	P=$((P + 1))
 	CASES+=("$FAM $1 $P")
 }
+# scp NAME PROTO: a scenario of a protocol tracked without ports (all its
+# packets between two addresses are one connection): its lines are those
+# of protocol number PROTO.
+scp() {
+	CASES+=("$FAM $1 p$2")
+}
 
 for FAM in 4 6; do
 	if [ $FAM = 4 ]; then CA=10.0.0.1 SB=10.0.0.2 P=43000; else CA=fd00::1 SB=fd00::2 P=44000; fi
@@ -200,6 +207,12 @@ for FAM in 4 6; do
 	# then one quoting a flow nobody opened (ICMP, ICMPv6).
 	sc icmp_error_live; pkt A udp "$P" 9000; pkt B unreach "$P" 9000
 	sc icmp_error_dead; pkt B unreach "$P" 9000
+	# Protocols nf_conntrack 7.3 tracks by address alone (generic): an
+	# unknown one each way, and UDP-Lite (its own tracker is gone in 7.3).
+	scp generic_one_way 253;  pkt A proto 253 "$P" 9000
+	scp generic_both_ways 254; pkt A proto 254 "$P" 9000; pkt B proto 254 9000 "$P"
+	pkt A proto 254 "$P" 9000
+	scp udplite 136;          pkt A proto 136 "$P" 9000; pkt B proto 136 9000 "$P"
 	if [ $FAM = 4 ]; then
 		DST=10.0.0.2 LO=127.0.0.1
 	else
@@ -283,12 +296,19 @@ done < <(awk -v nss="$*" -v where="${WHERE:-}" '
 		split(FILENAME, f, "_"); tr = f[3]; ns = f[4]
 		split($0, kv, "|"); m = split(kv[1], w, " ")
 		delete seen
+		nseen = 0
 		for (i = 1; i <= m; i++) {
 			if (w[i] !~ /^(sport|dport|id)=/) continue
 			p = substr(w[i], index(w[i], "=") + 1)
 			if (p in seen) continue
 			seen[p] = 1
+			nseen++
 			k = ns SUBSEP tr SUBSEP w[1] SUBSEP p
+			cnt[k]++; key[k, cnt[k]] = kv[1]; tmo[k, cnt[k]] = kv[2]
+		}
+		# No port or id: the protocol number names the scenario.
+		if (!nseen) {
+			k = ns SUBSEP tr SUBSEP w[1] SUBSEP "p" w[4]
 			cnt[k]++; key[k, cnt[k]] = kv[1]; tmo[k, cnt[k]] = kv[2]
 		}
 	}

@@ -5,6 +5,7 @@
 source "$(dirname "$0")/lib.sh"
 rct_require_root
 rct_require_cmd ip ping socat
+rct_require_pkt
 rct_load
 D=/proc/sys/net/rconntrack
 old_udp=$(rct_sysctl udp_timeout) old_stream=$(rct_sysctl udp_timeout_stream) old_icmp=$(rct_sysctl icmp_timeout)
@@ -136,4 +137,20 @@ if rct_entries "$C" | grep -q . || grep -qE 'src=(10\.0\.0\.[12]|fd00:0000:0000:
 else
 	rct_pass "entries of A and B invisible in C and in the initial namespace"
 fi
+
+# SCTP, tracked by its ports without nf_conntrack's SCTP state machine
+# (README, "Not yet the same"): A -> B, B -> A, A -> B again: one entry,
+# replied, ASSURED, generic_timeout (600 s) left. B has no SCTP stack.
+SCTP='^ipv4 +2 sctp +132 [0-9]+ src=10\.0\.0\.1 dst=10\.0\.0\.2 sport=7000 dport=7001 '
+n0=$(rct_stat new "$A")
+t0=$(rct_now_ms)
+"$RCT_PKT" -N "$A" -r 10.0.0.1 10.0.0.2 proto 132 7000 7001 &&
+	"$RCT_PKT" -N "$B" -r 10.0.0.2 10.0.0.1 proto 132 7001 7000 &&
+	"$RCT_PKT" -N "$A" -r 10.0.0.1 10.0.0.2 proto 132 7000 7001 || rct_fail "rct_pkt SCTP"
+e=$(entry "$A" ' sctp ')
+rct_check "SCTP: one entry in A, by ports, ASSURED, new +$(($(rct_stat new "$A") - n0)) (got '$e')" \
+	eval '[ "$(echo "$e" | grep -c .)" = 1 ] && [ $(($(rct_stat new "$A") - n0)) = 1 ] &&
+		echo "$e" | grep -qE "$SCTP""src=10\.0\.0\.2 dst=10\.0\.0\.1 sport=7001 dport=7000 \[ASSURED\] mark=0 use=1\$"'
+rct_check "SCTP: generic_timeout (600 s) left ($(echo "$e" | awk '{ print $5 }'))" \
+	timeout_in "$A" "$SCTP" "$t0" 600
 rct_exit

@@ -14,6 +14,7 @@
  *   rct_pkt -r SRCIP DSTIP tcp SPORT[+] DPORT[+] FLAGS SEQ ACK [COUNT]
  *   rct_pkt -r SRCIP DSTIP icmp ID[+] SEQ [COUNT]
  *   rct_pkt -r SRCIP DSTIP unreach QSPORT QDPORT [COUNT]
+ *   rct_pkt -r SRCIP DSTIP proto NUM SPORT[+] DPORT[+] [COUNT]
  *   rct_pkt -rh|-rd ... (as -r)
  *   rct_pkt -N NS <any of the above>
  *   rct_pkt [-N NS] -p FILE...
@@ -34,6 +35,9 @@
  * unreach is an ICMP (ICMPv6) port unreachable quoting a UDP packet
  * DSTIP:QSPORT -> SRCIP:QDPORT, as if DSTIP had sent it and SRCIP had no
  * socket on QDPORT: an error related to that flow, if anyone tracks it.
+ * proto sends 20 bytes of IP protocol NUM (not TCP, UDP, ICMP or an IPv6
+ * extension header) beginning with the two ports, as UDP-Lite (136, then
+ * a full checksum coverage and a valid checksum), SCTP and DCCP do.
  * -rh and -rd (IPv6 only) send each packet with an extension header before
  * the transport header: hop-by-hop options (-rh) or destination options
  * (-rd), one PadN option, 8 bytes.
@@ -230,6 +234,7 @@ static int raw_main(int argc, char **argv)
 	unsigned int sport, dport, flags = 0, count = 1, i;
 	unsigned long seq = 0, ack = 0;
 	int sinc, dinc, v6, proto, fd, nfixed, unreach = 0, ttl = 63, ext = 0;
+	int generic = 0, pi = 5;	/* pi: argv index of SPORT */
 	struct sockaddr_storage s_addr, d_addr;
 	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&s_addr;
 	struct sockaddr_in6 *d6 = (struct sockaddr_in6 *)&d_addr;
@@ -259,14 +264,25 @@ static int raw_main(int argc, char **argv)
 		proto = IPPROTO_ICMP;
 		unreach = 1;
 		nfixed = 7;
+	} else if (!strcmp(argv[4], "proto") && argc >= 8) {
+		proto = parse_ulong(argv[5], 255, "bad PROTO");
+		switch (proto) {
+		case 0: case IPPROTO_ICMP: case IPPROTO_TCP: case IPPROTO_UDP:
+		case 43: case 44: case 50: case 51: case IPPROTO_ICMPV6:
+		case 60: case 135: case 139: case 140:
+			die("PROTO must not have a builder of its own or be an IPv6 extension header", 0);
+		}
+		generic = 1;
+		pi = 6;
+		nfixed = 8;
 	} else {
 		goto usage;
 	}
 	if (argc != nfixed && argc != nfixed + 1)
 		goto usage;
 	/* ICMP: the identifier is "sport", the sequence number "dport". */
-	parse_port(argv[5], &sport, &sinc);
-	parse_port(argv[6], &dport, &dinc);
+	parse_port(argv[pi], &sport, &sinc);
+	parse_port(argv[pi + 1], &dport, &dinc);
 	if (proto == IPPROTO_ICMP && !unreach && dinc)
 		die("bad SEQ", 0);
 	if (proto == IPPROTO_TCP) {
@@ -383,6 +399,10 @@ static int raw_main(int argc, char **argv)
 			len = 20;
 			put16(l4 + 4, len);
 			memcpy(l4 + 8, "rconntrack!!", 12);
+		} else if (generic) {
+			/* UDP-Lite: coverage 0 (all), checksummed below. */
+			len = 20;
+			memcpy(l4 + 8, "rconntrack!!", 12);
 		} else {
 			len = 20;
 			put32(l4 + 4, seq);
@@ -399,10 +419,11 @@ static int raw_main(int argc, char **argv)
 			sum += proto + len;
 		}
 		sum = csum_fold(csum_add(sum, l4, len));
-		if (proto == IPPROTO_UDP && !sum)
+		if ((proto == IPPROTO_UDP || proto == IPPROTO_UDPLITE) && !sum)
 			sum = 0xffff;
-		put16(l4 + (proto == IPPROTO_UDP ? 6 :
-			    proto == IPPROTO_TCP ? 16 : 2), sum);
+		if (!generic || proto == IPPROTO_UDPLITE)
+			put16(l4 + (proto == IPPROTO_UDP || proto == IPPROTO_UDPLITE ? 6 :
+				    proto == IPPROTO_TCP ? 16 : 2), sum);
 		if (sendto(fd, l4, len, 0, (struct sockaddr *)&d_addr, alen) !=
 		    (ssize_t)len)
 			die("sendto", 1);
@@ -416,9 +437,10 @@ usage:
 		"       %s -r SRCIP DSTIP tcp SPORT[+] DPORT[+] FLAGS SEQ ACK [COUNT]\n"
 		"       %s -r SRCIP DSTIP icmp ID[+] SEQ [COUNT]\n"
 		"       %s -r SRCIP DSTIP unreach QSPORT QDPORT [COUNT]\n"
+		"       %s -r SRCIP DSTIP proto NUM SPORT[+] DPORT[+] [COUNT]\n"
 		"       (-rh, -rd instead of -r: IPv6 with a hop-by-hop or\n"
 		"       destination options header)\n",
-		argv[0], argv[0], argv[0], argv[0]);
+		argv[0], argv[0], argv[0], argv[0], argv[0]);
 	return 2;
 }
 
