@@ -139,7 +139,7 @@ done
 # builds a TSO burst over 64 KiB (one packet in 4 MB once, none in 16 MB
 # another time), so there the test could not show what it checks. The
 # parser's side of BIG TCP is the same code on both (and host-tested).
-X86_64_TESTS=${RCT_X86_64_TESTS:-"load.sh tcp_states.sh nat.sh related.sh big_tcp.sh resize.sh torture.sh clash.sh unload_flood.sh unload_race.sh netns_churn.sh"}
+X86_64_TESTS=${RCT_X86_64_TESTS:-"load.sh proto.sh tcp_states.sh nat.sh related.sh big_tcp.sh resize.sh torture.sh clash.sh unload_flood.sh unload_race.sh netns_churn.sh"}
 I386_NOT=${RCT_I386_NOT:-"big_tcp.sh"}
 tests_for() {
 	local t

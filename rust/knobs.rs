@@ -11,6 +11,7 @@ use crate::kernel_ext::sys;
 use crate::kernel_ext::sysctl::SysctlEntry;
 use crate::limits;
 use crate::proto::{TcpCfg, TcpState, TimeoutKind, DEFAULT_TCP_CFG, DEFAULT_TIMEOUTS, TCP_STATES};
+use crate::sctp::{SctpState, SCTP_STATES};
 use crate::tracker::{NetState, Tracker};
 use core::pin::Pin;
 use core::sync::atomic::{AtomicU32, Ordering};
@@ -23,7 +24,9 @@ const T_ICMP: usize = TCP_STATES + 2;
 const T_GENERIC: usize = TCP_STATES + 3;
 const T_TCP_UNACK: usize = TCP_STATES + 4;
 const T_TCP_RETRANS: usize = TCP_STATES + 5;
-const NTIMEOUTS: usize = TCP_STATES + 6;
+/// SCTP's, by state (the first, NONE, unused).
+const T_SCTP: usize = TCP_STATES + 6;
+const NTIMEOUTS: usize = T_SCTP + SCTP_STATES;
 
 /// Largest accepted `max_lowmem_percent`.
 pub(crate) const MAX_LOWMEM_PERCENT: u32 = 90;
@@ -35,6 +38,7 @@ pub(crate) struct Settings {
     timeouts: [AtomicU32; NTIMEOUTS],
     log_invalid: AtomicU32,
     drop_invalid: AtomicU32,
+    checksum: AtomicU32,
     tcp_loose: AtomicU32,
     tcp_be_liberal: AtomicU32,
     tcp_max_retrans: AtomicU32,
@@ -63,6 +67,9 @@ impl Settings {
         t[T_GENERIC] = d.generic;
         t[T_TCP_UNACK] = d.tcp_unack;
         t[T_TCP_RETRANS] = d.tcp_retrans;
+        for (dst, src) in t[T_SCTP..].iter_mut().zip(d.sctp) {
+            *dst = src;
+        }
         let c = DEFAULT_TCP_CFG;
         Ok(Settings {
             max: AtomicU32::new(1),
@@ -70,6 +77,7 @@ impl Settings {
             timeouts: t.map(AtomicU32::new),
             log_invalid: AtomicU32::new(0),
             drop_invalid: AtomicU32::new(0),
+            checksum: AtomicU32::new(1),
             tcp_loose: AtomicU32::new(u32::from(c.loose)),
             tcp_be_liberal: AtomicU32::new(u32::from(c.be_liberal)),
             tcp_max_retrans: AtomicU32::new(u32::from(c.max_retrans)),
@@ -115,6 +123,12 @@ impl Settings {
         self.drop_invalid.load(Ordering::Relaxed) != 0
     }
 
+    /// Whether to verify transport checksums where packets enter
+    /// (nf_conntrack's `nf_conntrack_checksum`).
+    pub(crate) fn checksum(&self) -> bool {
+        self.checksum.load(Ordering::Relaxed) != 0
+    }
+
     /// The TCP settings besides timeouts.
     pub(crate) fn tcp_cfg(&self) -> TcpCfg {
         TcpCfg {
@@ -137,13 +151,22 @@ impl Settings {
             TimeoutKind::UdpStream => T_UDP_STREAM,
             TimeoutKind::Icmp => T_ICMP,
             TimeoutKind::Generic => T_GENERIC,
+            // NONE has no timeout of its own: CLOSED's.
+            TimeoutKind::Sctp(SctpState::None) => T_SCTP + 1,
+            TimeoutKind::Sctp(s) => T_SCTP + s as usize,
         };
         self.timeouts[i].load(Ordering::Relaxed)
     }
 
-    /// The timeouts in force, in seconds.
+    /// The timeouts that bound the garbage collector's pause, in seconds:
+    /// all but SCTP's, whose handshake and shutdown states last 3 s (an
+    /// expired entry is invisible to lookups and the listing at once; the
+    /// collector frees it within a pause, at most
+    /// [`crate::limits::GC_MAX_PAUSE_SECS`]).
     pub(crate) fn timeouts(&self) -> impl Iterator<Item = u32> + '_ {
-        self.timeouts.iter().map(|t| t.load(Ordering::Relaxed))
+        self.timeouts[..T_SCTP]
+            .iter()
+            .map(|t| t.load(Ordering::Relaxed))
     }
 
     /// Free lowmem under which a growing table is reported: 1/32 of lowmem.
@@ -179,6 +202,7 @@ enum Id {
     TcpBeLiberal,
     TcpMaxRetrans,
     TcpIgnoreInvalidRst,
+    Checksum,
 }
 
 fn clamp_i32(v: usize) -> i32 {
@@ -212,6 +236,7 @@ pub(crate) fn read(t: &Tracker, ns: &NetState, idx: usize) -> i32 {
         Id::Timeout(i) => clamp_i32(s.timeouts[i].load(Ordering::Relaxed) as usize),
         Id::LogInvalid => s.log_invalid.load(Ordering::Relaxed) as i32,
         Id::DropInvalid => s.drop_invalid.load(Ordering::Relaxed) as i32,
+        Id::Checksum => s.checksum.load(Ordering::Relaxed) as i32,
         Id::TcpLoose => s.tcp_loose.load(Ordering::Relaxed) as i32,
         Id::TcpBeLiberal => s.tcp_be_liberal.load(Ordering::Relaxed) as i32,
         Id::TcpMaxRetrans => s.tcp_max_retrans.load(Ordering::Relaxed) as i32,
@@ -292,6 +317,7 @@ pub(crate) fn write(t: &Tracker, ns: &NetState, idx: usize, v: i32) -> Result {
         }
         Id::LogInvalid => flag(&s.log_invalid, v),
         Id::DropInvalid => flag(&s.drop_invalid, v),
+        Id::Checksum => flag(&s.checksum, v),
         Id::TcpLoose => flag(&s.tcp_loose, v),
         Id::TcpBeLiberal => flag(&s.tcp_be_liberal, v),
         Id::TcpIgnoreInvalidRst => flag(&s.tcp_ignore_invalid_rst, v),
@@ -329,7 +355,7 @@ const fn read_only(name: &'static CStr) -> SysctlEntry {
 }
 
 /// What each sysctl is, in [`SYSCTLS`] order.
-const IDS: [Id; 27] = [
+const IDS: [Id; 36] = [
     Id::Max,
     Id::MaxLowmemPercent,
     Id::MaxCeiling,
@@ -357,10 +383,19 @@ const IDS: [Id; 27] = [
     Id::Timeout(T_GENERIC),
     Id::LogInvalid,
     Id::DropInvalid,
+    Id::Checksum,
+    Id::Timeout(T_SCTP + 1),
+    Id::Timeout(T_SCTP + 2),
+    Id::Timeout(T_SCTP + 3),
+    Id::Timeout(T_SCTP + 4),
+    Id::Timeout(T_SCTP + 5),
+    Id::Timeout(T_SCTP + 6),
+    Id::Timeout(T_SCTP + 7),
+    Id::Timeout(T_SCTP + 8),
 ];
 
 /// The sysctl entries under `/proc/sys/net/rconntrack`.
-pub(crate) const SYSCTLS: [SysctlEntry; 27] = [
+pub(crate) const SYSCTLS: [SysctlEntry; 36] = [
     global(c"max"),
     global(c"max_lowmem_percent"),
     read_only(c"max_ceiling"),
@@ -388,4 +423,13 @@ pub(crate) const SYSCTLS: [SysctlEntry; 27] = [
     global(c"generic_timeout"),
     global(c"log_invalid"),
     global(c"drop_invalid"),
+    global(c"checksum"),
+    global(c"sctp_timeout_closed"),
+    global(c"sctp_timeout_cookie_wait"),
+    global(c"sctp_timeout_cookie_echoed"),
+    global(c"sctp_timeout_established"),
+    global(c"sctp_timeout_shutdown_sent"),
+    global(c"sctp_timeout_shutdown_recd"),
+    global(c"sctp_timeout_shutdown_ack_sent"),
+    global(c"sctp_timeout_heartbeat_sent"),
 ];

@@ -7,6 +7,7 @@
 //! stores the status word in an atomic and applies [`update_proto`] with a
 //! compare-and-exchange loop, so no per-entry lock is needed.
 
+use crate::sctp::{SctpState, SCTP_STATES};
 use crate::tuple::{tcp_flags, tcp_opts, Seg, Tuple, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP};
 
 /// TCP connection states, numbered as nf_conntrack's `tcp_conntrack`.
@@ -85,7 +86,8 @@ pub enum Dir {
 
 /// Status word bits.
 pub mod status {
-    /// Mask of the TCP state number.
+    /// Mask of the TCP state number (of an SCTP connection: its SCTP
+    /// state number).
     pub const TCP_STATE_MASK: u32 = 0xf;
     /// A packet in the reply direction was seen.
     pub const SEEN_REPLY: u32 = 1 << 4;
@@ -121,6 +123,8 @@ pub enum TimeoutKind {
     Icmp,
     /// Any other protocol.
     Generic,
+    /// SCTP, by state.
+    Sctp(SctpState),
 }
 
 /// Timeout values in seconds (the sysctl table holds the live ones).
@@ -140,6 +144,8 @@ pub struct Timeouts {
     pub icmp: u32,
     /// Generic.
     pub generic: u32,
+    /// Per SCTP state.
+    pub sctp: [u32; SCTP_STATES],
 }
 
 /// nf_conntrack's defaults.
@@ -162,6 +168,8 @@ pub const DEFAULT_TIMEOUTS: Timeouts = Timeouts {
     udp_stream: 120,
     icmp: 30,
     generic: 600,
+    // nf_conntrack_proto_sctp.c's sctp_timeouts (NONE unused).
+    sctp: [0, 10, 3, 3, 210, 3, 3, 3, 30],
 };
 
 /// A coarse clock for per-entry timestamps kept in the status word: about
@@ -321,6 +329,7 @@ pub fn timeout_kind(l4: u8, is_icmp: bool, st: u32) -> TimeoutKind {
                 TimeoutKind::UdpUnreplied
             }
         }
+        IPPROTO_SCTP => TimeoutKind::Sctp(SctpState::from_bits(st & status::TCP_STATE_MASK)),
         _ if is_icmp => TimeoutKind::Icmp,
         _ => TimeoutKind::Generic,
     }
@@ -360,12 +369,13 @@ fn invalid(status: u32, lower: bool) -> Update {
 /// packet.
 ///
 /// TCP has its own state machine and window: the tracker hands TCP to
-/// [`tcp_packet`]. A TCP connection (`l4`) passed here anyway is answered
-/// invalid (counted, nothing changed), never treated as a generic protocol.
+/// [`tcp_packet`], and SCTP to [`crate::sctp::sctp_packet`]. A TCP or SCTP
+/// connection (`l4`) passed here anyway is answered invalid (counted,
+/// nothing changed), never treated as a generic protocol.
 /// `icmp`: the connection is ICMP or ICMPv6 ([`Tuple::is_icmp`]); the
 /// protocol is all this reads of a connection.
 pub fn update_proto(l4: u8, icmp: bool, st: u32, dir: Dir, now: Tick) -> Update {
-    if l4 == IPPROTO_TCP {
+    if l4 == IPPROTO_TCP || l4 == IPPROTO_SCTP {
         return invalid(st, false);
     }
     let replied = st & status::SEEN_REPLY != 0;
@@ -373,19 +383,14 @@ pub fn update_proto(l4: u8, icmp: bool, st: u32, dir: Dir, now: Tick) -> Update 
     if dir == Dir::Reply {
         new |= status::SEEN_REPLY;
     }
-    match l4 {
-        IPPROTO_UDP => {
-            let stream = (st >> status::STREAM_SHIFT) as Tick;
-            if replied && tick_after(now, stream) {
-                new |= status::ASSURED;
-            }
+    // UDP: assured by a stream. ICMP never is; nor, as nf_conntrack's
+    // generic_packet(), any other protocol (UDP-Lite included): early drop
+    // may take them.
+    if l4 == IPPROTO_UDP {
+        let stream = (st >> status::STREAM_SHIFT) as Tick;
+        if replied && tick_after(now, stream) {
+            new |= status::ASSURED;
         }
-        // SCTP (tracked without its state machine, see the README's
-        // differences): traffic both ways makes the entry assured.
-        IPPROTO_SCTP if dir == Dir::Original && replied => new |= status::ASSURED,
-        // ICMP never is; nor, as nf_conntrack's generic_packet(), any
-        // other protocol (UDP-Lite included): early drop may take them.
-        _ => {}
     }
     keep(new, Some(timeout_kind(l4, icmp, new)))
 }
@@ -1089,6 +1094,7 @@ mod tests {
             TimeoutKind::UdpStream => d.udp_stream,
             TimeoutKind::Icmp => d.icmp,
             TimeoutKind::Generic => d.generic,
+            TimeoutKind::Sctp(s) => d.sctp[s as usize],
         }
     }
 
@@ -1104,6 +1110,7 @@ mod tests {
             end: seq.wrapping_add(len).wrapping_add(fs),
             opts: 0,
             wscale: 0,
+            ..Seg::default()
         }
     }
 
@@ -1493,8 +1500,8 @@ mod tests {
 
     // nf_conntrack's generic_packet() never sets ASSURED: traffic both
     // ways leaves an unknown protocol (or UDP-Lite, generic in 7.3) for
-    // early drop, with the generic timeout; SCTP, tracked without its
-    // state machine, is assured by traffic both ways.
+    // early drop, with the generic timeout; SCTP has its own state machine
+    // (refused here, as TCP).
     #[test]
     fn generic_never_assured() {
         for l4 in [136u8, 253] {
@@ -1509,7 +1516,7 @@ mod tests {
         }
         let t = ipv4(IPPROTO_SCTP);
         let u = update(&t, status::SEEN_REPLY, Dir::Original, 1);
-        assert!(u.status & status::ASSURED != 0);
+        assert!(u.invalid);
     }
 
     // The stream stamp across a 32-bit jiffies wrap (INITIAL_JIFFIES: 5

@@ -21,6 +21,7 @@
 #include <linux/seq_file.h>
 #include <linux/seq_file_net.h>
 #include <linux/siphash.h>
+#include <linux/sctp.h>
 #include <linux/skbuff.h>
 #include <linux/slab.h>
 #include <linux/spinlock.h>
@@ -31,6 +32,7 @@
 #include <net/netfilter/ipv4/nf_defrag_ipv4.h>
 #include <net/netfilter/ipv6/nf_defrag_ipv6.h>
 #include <net/netns/generic.h>
+#include <net/sctp/checksum.h>
 
 #include "rconntrack_glue.h"
 
@@ -241,6 +243,31 @@ void *rct_seq_data(struct seq_file *m)
 bool rct_skb_is_gso_tcp(const struct sk_buff *skb)
 {
 	return skb_is_gso(skb) && skb_is_gso_tcp(skb);
+}
+
+/*
+ * Whether the transport checksum of protocol proto at dataoff (from
+ * skb->data) adds up, checked as nf_conntrack checks it where packets enter
+ * (nf_checksum() at PRE_ROUTING; SCTP's CRC32c as sctp_error()), which
+ * also records a good result in the skb's checksum state.
+ */
+bool rct_skb_csum_ok(struct sk_buff *skb, unsigned int dataoff, u8 proto,
+		     u8 pf)
+{
+	struct sctphdr *sh;
+
+	if (proto != IPPROTO_SCTP)
+		return !nf_checksum(skb, NF_INET_PRE_ROUTING, dataoff, proto, pf);
+	if (skb->ip_summed != CHECKSUM_NONE)
+		return true;
+	/* sctp_compute_cksum() zeroes the field for a moment. */
+	if (skb_ensure_writable(skb, dataoff + sizeof(*sh)))
+		return false;
+	sh = (struct sctphdr *)(skb->data + dataoff);
+	if (sh->checksum != sctp_compute_cksum(skb, dataoff))
+		return false;
+	skb->ip_summed = CHECKSUM_UNNECESSARY;
+	return true;
 }
 
 /*

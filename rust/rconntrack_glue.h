@@ -75,6 +75,8 @@ struct proc_dir_entry *rct_proc_create_seq(struct net *net, const char *name,
 void rct_proc_remove(struct proc_dir_entry *pde);
 void *rct_seq_data(struct seq_file *m);
 bool rct_skb_is_gso_tcp(const struct sk_buff *skb);
+bool rct_skb_csum_ok(struct sk_buff *skb, unsigned int dataoff, u8 proto,
+		     u8 pf);
 const void *rct_skb_header(const struct sk_buff *skb, int offset, int len,
 			   void *buf);
 struct kmem_cache *rct_cache_create(const char *name, unsigned int size,

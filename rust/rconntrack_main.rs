@@ -25,6 +25,8 @@ mod limits;
 #[allow(unreachable_pub)]
 mod proto;
 #[allow(unreachable_pub)]
+mod sctp;
+#[allow(unreachable_pub)]
 mod tuple;
 
 #[cfg(CONFIG_KUNIT)]

@@ -56,7 +56,7 @@ use crate::kernel_ext::hash::HashKey;
 use crate::kernel_ext::netns::{Hook, HookSpec, Net, NetfilterNs, ProcSpec, Verdict};
 use crate::kernel_ext::percpu::{possible_cpus, PerCpuCounters, PerCpuNote};
 use crate::kernel_ext::seqfile::SeqWriter;
-use crate::kernel_ext::skb::Skb;
+use crate::kernel_ext::skb::{CsumSkb, Skb};
 use crate::kernel_ext::sys;
 use crate::kernel_ext::sysctl::SysctlEntry;
 use crate::kernel_ext::table::{self, Found, InsertError, Owner, Table, TableKey};
@@ -64,9 +64,10 @@ use crate::kernel_ext::work::PeriodicWork;
 use crate::knobs::{self, Settings};
 use crate::limits;
 use crate::proto::{self, status, Action, Dir, TcpState, TcpWin, TimeoutKind};
+use crate::sctp::{self, Chunks, SctpCt, SctpState, SctpVerdict, SCTP_WORDS};
 use crate::tuple::{
-    self, Conn, ConnTail, Invalid, PacketReader, Parsed, Seg, Tuple, IPPROTO_TCP, NFPROTO_IPV4,
-    NFPROTO_IPV6,
+    self, Conn, ConnTail, Invalid, PacketReader, Parsed, Seg, Tuple, IPPROTO_SCTP, IPPROTO_TCP,
+    NFPROTO_IPV4, NFPROTO_IPV6,
 };
 use core::fmt::Write;
 use core::sync::atomic::{AtomicU32, Ordering};
@@ -75,6 +76,16 @@ use kernel::sync::{rcu, Arc};
 
 /// A table entry of the tracker.
 pub(crate) type Entry = table::Entry<Conn>;
+
+/// The packet's tuple, or why it has none, by its family `pf`.
+#[inline(always)]
+fn parse(r: &impl PacketReader, pf: u8) -> Parsed {
+    match pf {
+        NFPROTO_IPV4 => tuple::parse_ipv4(r),
+        NFPROTO_IPV6 => tuple::parse_ipv6(r),
+        _ => Parsed::Ignore,
+    }
+}
 
 impl TableKey for Conn {
     type Dir = Tuple;
@@ -136,6 +147,36 @@ fn store_win(e: &Entry, w: &TcpWin) {
     for (a, v) in e.ext.iter().zip(w.pack()) {
         a.store(v, Ordering::Relaxed);
     }
+}
+
+/// An SCTP entry's association data, in the words a TCP entry keeps its
+/// window in (entry lock held, as [`load_win`]); its state is the status
+/// word's state number.
+fn load_sctp(e: &Entry, st: u32) -> SctpCt {
+    let mut w = [0u32; SCTP_WORDS];
+    for (d, a) in w.iter_mut().zip(e.ext.iter()) {
+        *d = a.load(Ordering::Relaxed);
+    }
+    SctpCt::unpack(&w, (st & status::TCP_STATE_MASK) as u8)
+}
+
+/// Stores an SCTP entry's association data (entry lock held, or entry
+/// not published yet).
+fn store_sctp(e: &Entry, ct: &SctpCt) {
+    for (a, v) in e.ext.iter().zip(ct.pack()) {
+        a.store(v, Ordering::Relaxed);
+    }
+}
+
+/// The first packet of an SCTP association, as it would create it.
+fn sctp_first(skb: &Skb<'_>, seg: &Seg) -> (SctpVerdict, SctpCt) {
+    sctp::sctp_packet(
+        None,
+        Dir::Original,
+        seg.vtag,
+        seg.sctp_map,
+        Chunks::new(skb, usize::from(seg.l4_off)),
+    )
 }
 
 /// What the track hook learnt about a packet, for the confirm hook of the
@@ -436,15 +477,28 @@ impl Tracker {
             // freed (see `unload_race.sh`).
             sys::udelay(delay);
         }
-        let parse = || match pf {
-            NFPROTO_IPV4 => tuple::parse_ipv4(skb),
-            NFPROTO_IPV6 => tuple::parse_ipv6(skb),
-            _ => Parsed::Ignore,
-        };
+        let parse_skb = || parse(skb, pf);
         let confirm = matches!(hook, Hook::LocalIn | Hook::PostRouting);
         if !confirm {
-            return match parse() {
+            // Checksums are verified where packets enter, as nf_conntrack
+            // verifies them (not on the way out, where the stack made
+            // them, and not at confirm: the packet was parsed at track).
+            let parsed = if hook == Hook::PreRouting && self.settings.checksum() {
+                parse(&CsumSkb(skb), pf)
+            } else {
+                parse_skb()
+            };
+            return match parsed {
                 Parsed::Ignore => Verdict::Accept,
+                Parsed::Invalid(Invalid::BadChecksum) => {
+                    let v = self.invalid(ns, Invalid::BadChecksum);
+                    // The confirm hook parses without checking checksums:
+                    // tell it there is nothing to create.
+                    if v == Verdict::Accept {
+                        self.leave_note(ns, skb, false, 0);
+                    }
+                    v
+                }
                 Parsed::Invalid(why) => self.invalid(ns, why),
                 Parsed::Track(t, seg) => self.track(ns, skb, &t, &seg),
                 Parsed::Related(t, dst) => self.related(ns, &t, &dst),
@@ -460,21 +514,21 @@ impl Tracker {
                 // Written with the note; missing only if another packet's
                 // track ran on this CPU in between (then: the fallback).
                 if let Some(orig) = self.note_tuples.take(skb.id()) {
-                    let (out, seg) = match parse() {
+                    let (out, seg) = match parse_skb() {
                         Parsed::Track(o, seg) => (o, seg),
                         // Unparsable now, though it was at track: create
                         // the connection as it entered (a TCP one picked
                         // up, with the flags only, as its segment is gone).
                         _ => (orig, Seg::flags(n.flags)),
                     };
-                    return self.create(ns, &orig, &out, &seg);
+                    return self.create(ns, skb, &orig, &out, &seg);
                 }
             }
         }
-        match parse() {
+        match parse_skb() {
             // Counted once, where the packet enters.
             Parsed::Ignore | Parsed::Invalid(_) | Parsed::Related(..) => Verdict::Accept,
-            Parsed::Track(t, seg) => self.confirm(ns, &t, &seg),
+            Parsed::Track(t, seg) => self.confirm(ns, skb, &t, &seg),
         }
     }
 
@@ -492,11 +546,11 @@ impl Tracker {
 
     /// Whether a packet with tuple `t` and segment `seg` may open a
     /// connection (TCP: a SYN, or an ACK under `tcp_loose`).
-    fn can_create(&self, t: &Tuple, seg: &Seg) -> bool {
-        if t.l4 == IPPROTO_TCP {
-            proto::tcp_can_create(seg, &self.settings.tcp_cfg())
-        } else {
-            tuple::can_create(t, seg.flags)
+    fn can_create(&self, skb: &Skb<'_>, t: &Tuple, seg: &Seg) -> bool {
+        match t.l4 {
+            IPPROTO_TCP => proto::tcp_can_create(seg, &self.settings.tcp_cfg()),
+            IPPROTO_SCTP => matches!(sctp_first(skb, seg).0, SctpVerdict::Accept(..)),
+            _ => tuple::can_create(t, seg.flags),
         }
     }
 
@@ -532,7 +586,7 @@ impl Tracker {
         let (create, verdict) = match found {
             Some(f) if !Self::expired(f.entry, now) => {
                 ns.inc(Stat::Found);
-                self.update(ns, f.entry, dir_of(f.reply), seg, now)
+                self.update(ns, skb, f.entry, dir_of(f.reply), seg, now)
             }
             found => {
                 if let Some(f) = found {
@@ -541,7 +595,7 @@ impl Tracker {
                     self.table
                         .remove_if(f.entry, |e| Self::expired(e, sys::jiffies()));
                 }
-                if self.can_create(t, seg) {
+                if self.can_create(skb, t, seg) {
                     (true, Verdict::Accept)
                 } else {
                     (false, self.invalid(ns, Invalid::CannotCreate))
@@ -552,17 +606,23 @@ impl Tracker {
             if create {
                 self.note_tuples.put(skb.id(), *t);
             }
-            self.notes.put(
-                skb.id(),
-                Note {
-                    ns: ns.shared.id,
-                    len: skb.len() as u32,
-                    create,
-                    flags: seg.flags,
-                },
-            );
+            self.leave_note(ns, skb, create, seg.flags);
         }
         verdict
+    }
+
+    /// Leaves the confirm hook of the same packet a note: whether to
+    /// create its connection, and its TCP flags.
+    fn leave_note(&self, ns: &NetState, skb: &Skb<'_>, create: bool, flags: u8) {
+        self.notes.put(
+            skb.id(),
+            Note {
+                ns: ns.shared.id,
+                len: skb.len() as u32,
+                create,
+                flags,
+            },
+        );
     }
 
     /// PRE_ROUTING / LOCAL_OUT: an ICMP error is related to a connection
@@ -611,9 +671,19 @@ impl Tracker {
     ///
     /// Returns whether the confirm hook is to create a connection for this
     /// packet (it reopens a closed one), and the verdict.
-    fn update(&self, ns: &NetState, e: &Entry, dir: Dir, seg: &Seg, now: usize) -> (bool, Verdict) {
-        if e.key.l4() == IPPROTO_TCP {
-            return self.update_tcp(ns, e, dir, seg, now);
+    fn update(
+        &self,
+        ns: &NetState,
+        skb: &Skb<'_>,
+        e: &Entry,
+        dir: Dir,
+        seg: &Seg,
+        now: usize,
+    ) -> (bool, Verdict) {
+        match e.key.l4() {
+            IPPROTO_TCP => return self.update_tcp(ns, e, dir, seg, now),
+            IPPROTO_SCTP => return (false, self.update_sctp(ns, skb, e, dir, seg, now)),
+            _ => {}
         }
         let tick = tick(now);
         let (l4, icmp) = (e.key.l4(), e.key.is_icmp());
@@ -715,9 +785,51 @@ impl Tracker {
         (false, Verdict::Accept)
     }
 
+    /// SCTP: [`sctp::sctp_packet`] over the packet's chunks, under the
+    /// entry's lock (nf_conntrack's `ct->lock`).
+    fn update_sctp(
+        &self,
+        ns: &NetState,
+        skb: &Skb<'_>,
+        e: &Entry,
+        dir: Dir,
+        seg: &Seg,
+        now: usize,
+    ) -> Verdict {
+        let chunks = Chunks::new(skb, usize::from(seg.l4_off));
+        let g = self.table.lock_entry(e);
+        let st = e.status.load(Ordering::Relaxed);
+        let ct = load_sctp(e, st);
+        let (v, ct) = sctp::sctp_packet(Some(ct), dir, seg.vtag, seg.sctp_map, chunks);
+        // What the walk changed before an invalid chunk stays, as there.
+        store_sctp(e, &ct);
+        let mut new = (st & !status::TCP_STATE_MASK) | u32::from(ct.state);
+        if dir == Dir::Reply && v != SctpVerdict::Invalid {
+            new |= status::SEEN_REPLY;
+        }
+        if let SctpVerdict::Accept(_, true) = v {
+            new |= status::ASSURED;
+        }
+        e.status.store(new, Ordering::Release);
+        match v {
+            SctpVerdict::Invalid => {
+                drop(g);
+                self.invalid(ns, Invalid::SctpChunks)
+            }
+            SctpVerdict::Ignore => Verdict::Accept,
+            SctpVerdict::Accept(s, _) => {
+                e.expires.store(
+                    now.wrapping_add(self.timeout_jiffies(TimeoutKind::Sctp(s))),
+                    Ordering::Release,
+                );
+                Verdict::Accept
+            }
+        }
+    }
+
     /// LOCAL_IN / POST_ROUTING without a note from the track hook: insert
     /// the packet's connection as it is now, unless it is known.
-    fn confirm(&self, ns: &NetState, t: &Tuple, seg: &Seg) -> Verdict {
+    fn confirm(&self, ns: &NetState, skb: &Skb<'_>, t: &Tuple, seg: &Seg) -> Verdict {
         let g = rcu::read_lock();
         let now = sys::jiffies();
         let found = self.lookup(&g, ns, t);
@@ -729,14 +841,21 @@ impl Tracker {
                 .remove_if(f.entry, |e| Self::expired(e, sys::jiffies()));
         }
         drop(g);
-        self.create(ns, t, t, seg)
+        self.create(ns, skb, t, t, seg)
     }
 
     /// LOCAL_IN / POST_ROUTING: insert the connection of a packet that
     /// entered as `orig` and leaves as `out` (see the module docs on NAT).
     /// A connection another CPU inserted meanwhile is a clash, counted.
-    fn create(&self, ns: &NetState, orig: &Tuple, out: &Tuple, seg: &Seg) -> Verdict {
-        if !self.can_create(orig, seg) {
+    fn create(
+        &self,
+        ns: &NetState,
+        skb: &Skb<'_>,
+        orig: &Tuple,
+        out: &Tuple,
+        seg: &Seg,
+    ) -> Verdict {
+        if !self.can_create(skb, orig, seg) {
             return Verdict::Accept;
         }
         // A protocol rewritten on the way (no NAT does that): keep the
@@ -745,12 +864,21 @@ impl Tracker {
         let t = orig;
         let g = rcu::read_lock();
         let now = sys::jiffies();
+        let mut assoc = None;
         let (st, win, kind) = if t.l4 == IPPROTO_TCP {
             let cfg = self.settings.tcp_cfg();
             match proto::tcp_first(seg, &cfg, |k| self.settings.timeout(k)) {
                 Some((st, w, k)) => (st, Some(w), k),
                 None => return Verdict::Accept,
             }
+        } else if t.l4 == IPPROTO_SCTP {
+            // Checked by can_create(): the same packet, the same answer.
+            let (SctpVerdict::Accept(s, assured), ct) = sctp_first(skb, seg) else {
+                return Verdict::Accept;
+            };
+            assoc = Some(ct);
+            let st = u32::from(ct.state) | if assured { status::ASSURED } else { 0 };
+            (st, None, TimeoutKind::Sctp(s))
         } else {
             let st = proto::initial_status(t, tick(now), ticks_2s());
             (st, None, proto::timeout_kind(t.l4, t.is_icmp(), st))
@@ -801,9 +929,12 @@ impl Tracker {
             }
         };
         ns.inc(Stat::New);
+        // Not published yet: nobody else sees the entry.
         if let Some(w) = win {
-            // Not published yet: nobody else sees the entry.
             store_win(new.entry(), &w);
+        }
+        if let Some(ct) = assoc {
+            store_sctp(new.entry(), &ct);
         }
         match self.table.insert(new) {
             Ok(()) => {
@@ -1078,6 +1209,9 @@ fn write_entry(w: &mut SeqWriter, e: &Entry, left_secs: usize) -> core::fmt::Res
     write!(w, "{:<8} {} {:<8} {} {} ", l3, t.l3, l4, t.l4, left_secs)?;
     if t.l4 == tuple::IPPROTO_TCP {
         let s = TcpState::from_bits(st & status::TCP_STATE_MASK);
+        write!(w, "{} ", s.name())?;
+    } else if t.l4 == IPPROTO_SCTP {
+        let s = SctpState::from_bits(st & status::TCP_STATE_MASK);
         write!(w, "{} ", s.name())?;
     }
     write_tuple(w, t)?;

@@ -333,6 +333,15 @@ pub enum Invalid {
     BadDataOffset,
     /// A TCP flag combination no stack sends (SYN+FIN, SYN+RST, none...).
     BadTcpFlags,
+    /// SCTP chunks nf_conntrack's `do_basic_checks()` refuses (none, one
+    /// of length 0, a COOKIE chunk not first, anything besides an INIT,
+    /// INIT ACK or SHUTDOWN COMPLETE), or a chunk the association's state
+    /// or verification tags refuse.
+    SctpChunks,
+    /// A TCP, UDP, ICMP or ICMPv6 checksum that does not add up (checked
+    /// where the packet enters, as nf_conntrack with
+    /// `nf_conntrack_checksum`).
+    BadChecksum,
     /// A TCP segment the state table refuses in its connection's state
     /// (a SYN/ACK from the client in SYN_SENT...).
     TcpState,
@@ -385,6 +394,14 @@ pub struct Seg {
     pub opts: u8,
     /// Window scale shift, capped to 14 (`TCP_MAX_WSCALE`).
     pub wscale: u8,
+    /// SCTP: the common header's offset from the network header (the
+    /// chunks are read again from the packet under the entry's lock).
+    pub l4_off: u16,
+    /// SCTP: the chunk types below 16 the packet carries
+    /// ([`crate::sctp::basic_checks`]).
+    pub sctp_map: u16,
+    /// SCTP: the verification tag, as on the wire.
+    pub vtag: u32,
 }
 
 impl Seg {
@@ -426,6 +443,13 @@ pub trait PacketReader {
     /// `payload_len` are then 0, `iph_totlen()`/`ipv6_payload_len()`).
     fn gso_tcp(&self) -> bool {
         false
+    }
+
+    /// Whether the transport checksum of protocol `l4` at `off` (family
+    /// `l3`) adds up; a reader that does not verify checksums (the
+    /// default, and the kernel's outside PRE_ROUTING) answers `true`.
+    fn csum_ok(&self, _l3: u8, _off: usize, _l4: u8) -> bool {
+        true
     }
 }
 
@@ -611,6 +635,10 @@ fn parse_l4(r: &impl PacketReader, mut t: Tuple, off: usize, end: usize) -> Pars
             if doff < 20 || doff > l4len {
                 return Parsed::Invalid(Invalid::BadDataOffset);
             }
+            // tcp_error()'s order: lengths, checksum, flags.
+            if !r.csum_ok(t.l3, off, IPPROTO_TCP) {
+                return Parsed::Invalid(Invalid::BadChecksum);
+            }
             let flags = th[13] & 0x3f;
             if !tcp_flags_valid(flags) {
                 return Parsed::Invalid(Invalid::BadTcpFlags);
@@ -632,6 +660,7 @@ fn parse_l4(r: &impl PacketReader, mut t: Tuple, off: usize, end: usize) -> Pars
                     .wrapping_add(fin_syn),
                 opts: 0,
                 wscale: 0,
+                ..Seg::default()
             };
             if doff > 20 {
                 let mut o = [0u8; 40];
@@ -654,18 +683,38 @@ fn parse_l4(r: &impl PacketReader, mut t: Tuple, off: usize, end: usize) -> Pars
             if bad {
                 return Parsed::Invalid(Invalid::BadLength);
             }
+            // No checksum (0) is not checked, in IPv6 too (udp_error()).
+            if be16(&uh, 6) != 0 && !r.csum_ok(t.l3, off, IPPROTO_UDP) {
+                return Parsed::Invalid(Invalid::BadChecksum);
+            }
             t.src_id = be16(&uh, 0);
             t.dst_id = be16(&uh, 2);
             Parsed::Track(t, Seg::default())
         }
         IPPROTO_SCTP => {
             let mut sh = [0u8; 12];
+            let Ok(l4_off) = u16::try_from(off) else {
+                return Parsed::Invalid(Invalid::Truncated);
+            };
             if l4len < 12 || !r.read(off, &mut sh) {
                 return Parsed::Invalid(Invalid::Truncated);
             }
+            // sctp_error() (length, CRC32c), then do_basic_checks().
+            if !r.csum_ok(t.l3, off, IPPROTO_SCTP) {
+                return Parsed::Invalid(Invalid::BadChecksum);
+            }
+            let Some(sctp_map) = crate::sctp::basic_checks(crate::sctp::Chunks::new(r, off)) else {
+                return Parsed::Invalid(Invalid::SctpChunks);
+            };
             t.src_id = be16(&sh, 0);
             t.dst_id = be16(&sh, 2);
-            Parsed::Track(t, Seg::default())
+            let seg = Seg {
+                l4_off,
+                sctp_map,
+                vtag: u32::from_ne_bytes([sh[4], sh[5], sh[6], sh[7]]),
+                ..Seg::default()
+            };
+            Parsed::Track(t, seg)
         }
         IPPROTO_ICMP | IPPROTO_ICMPV6 => {
             let want = if t.l3 == NFPROTO_IPV4 {
@@ -680,6 +729,11 @@ fn parse_l4(r: &impl PacketReader, mut t: Tuple, off: usize, end: usize) -> Pars
             let mut ih = [0u8; 8];
             if l4len < 8 || !r.read(off, &mut ih) {
                 return Parsed::Invalid(Invalid::Truncated);
+            }
+            // Before the type (icmp_error(), icmpv6_error()): neighbour
+            // discovery with a bad checksum is invalid too.
+            if !r.csum_ok(t.l3, off, t.l4) {
+                return Parsed::Invalid(Invalid::BadChecksum);
             }
             match ih[0] {
                 ICMP_ECHO | ICMP_ECHOREPLY if t.l3 == NFPROTO_IPV4 => {}
@@ -1010,6 +1064,51 @@ mod tests {
         );
     }
 
+    /// A reader whose checksums never add up: TCP, UDP with a checksum,
+    /// ICMP and ICMPv6 (neighbour discovery included) are invalid; UDP
+    /// without one (0) and other protocols are not checked; a cut-off
+    /// packet stays what it was (lengths come first, as in tcp_error()).
+    #[test]
+    fn bad_checksums() {
+        struct Bad<'a>(&'a [u8]);
+        impl PacketReader for Bad<'_> {
+            fn len(&self) -> usize {
+                self.0.len()
+            }
+            fn read(&self, off: usize, buf: &mut [u8]) -> bool {
+                SliceReader(self.0).read(off, buf)
+            }
+            fn csum_ok(&self, _l3: u8, _off: usize, _l4: u8) -> bool {
+                false
+            }
+        }
+        let bad = |p: &[u8]| parse_ipv4(&Bad(p));
+        let mut tcp = vec![0u8; 20];
+        tcp[12] = 5 << 4;
+        tcp[13] = tcp_flags::SYN;
+        let p = ipv4(IPPROTO_TCP, &tcp);
+        assert!(matches!(parse_ipv4(&SliceReader(&p)), Parsed::Track(..)));
+        assert_eq!(bad(&p), Parsed::Invalid(Invalid::BadChecksum));
+        let short = parse_ipv4(&SliceReader(&p[..30]));
+        assert!(matches!(short, Parsed::Invalid(w) if w != Invalid::BadChecksum));
+        assert_eq!(bad(&p[..30]), short);
+        let mut u = vec![0u8; 12];
+        u[4..6].copy_from_slice(&12u16.to_be_bytes());
+        assert!(matches!(bad(&ipv4(IPPROTO_UDP, &u)), Parsed::Track(..)));
+        u[6] = 1;
+        assert_eq!(
+            bad(&ipv4(IPPROTO_UDP, &u)),
+            Parsed::Invalid(Invalid::BadChecksum)
+        );
+        let mut echo = vec![0u8; 12];
+        echo[0] = ICMP_ECHO;
+        assert_eq!(
+            bad(&ipv4(IPPROTO_ICMP, &echo)),
+            Parsed::Invalid(Invalid::BadChecksum)
+        );
+        assert!(matches!(bad(&ipv4(253, &u)), Parsed::Track(..)));
+    }
+
     /// UDP-Lite (136) and unknown protocols are keyed by addresses alone,
     /// as nf_conntrack 7.3's generic tracker keys them (it has no UDP-Lite
     /// tracker); SCTP by its ports.
@@ -1024,10 +1123,21 @@ mod tests {
             };
             assert_eq!((t.l4, t.src_id, t.dst_id, t.has_ports()), (l4, 0, 0, false));
         }
-        let Parsed::Track(t, _) = parse_ipv4(&SliceReader(&ipv4(IPPROTO_SCTP, &u))) else {
+        // SCTP: the common header, then an INIT chunk (20 bytes).
+        let mut sctp = u[..12].to_vec();
+        sctp[4..8].copy_from_slice(&[0; 4]);
+        sctp.extend_from_slice(&[1, 0, 0, 20, 0xa, 0xb, 0xc, 0xd]);
+        sctp.extend_from_slice(&[0; 12]);
+        let Parsed::Track(t, seg) = parse_ipv4(&SliceReader(&ipv4(IPPROTO_SCTP, &sctp))) else {
             panic!("SCTP not tracked");
         };
         assert_eq!((t.src_id, t.dst_id), (4000, 9000));
+        assert_eq!((seg.l4_off, seg.sctp_map, seg.vtag), (20, 1 << 1, 0));
+        // Chunks of length 0 (the 20 bytes of zeros): invalid.
+        assert_eq!(
+            parse_ipv4(&SliceReader(&ipv4(IPPROTO_SCTP, &u))),
+            Parsed::Invalid(Invalid::SctpChunks)
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@
 # /proc/net/nf_conntrack: the same lines (tuples, TCP state, [UNREPLIED],
 # [ASSURED]) and the remaining timeouts within 2 s; and the same number of
 # invalid packets (rconntrack's counter against nft's "ct state invalid"
-# for TCP, UDP and ICMP).
+# for TCP, UDP, SCTP and ICMP).
 #
 # Scenarios, each on its own client port (IPv4 and IPv6 each; crafted
 # segments with rct_pkt -r, TTL 63, the stacks' own RSTs to port 8500
@@ -18,7 +18,8 @@
 # a stream past 2 s; ICMP echo; ICMP and ICMPv6 errors quoting a live and a
 # dead flow; IPv6 hop-by-hop and destination options headers (UDP, ICMPv6
 # echo and error, TCP open/close and RST); a fragmented datagram; TCP and
-# UDP over loopback; UDP-Lite and unknown protocols; then the TCP
+# UDP over loopback; UDP-Lite and unknown protocols; wrong checksums (the
+# checksum sysctls on and off); SCTP associations; then the TCP
 # catalogue, UDP, echo and ICMP errors forwarded through a router
 # namespace, compared in all three; then the same twice more through the
 # router doing NAT (masquerade, DNAT). No
@@ -43,12 +44,12 @@ ct_rules() {
 	table inet rct_diff_ct {
 		chain pre {
 			type filter hook prerouting priority 0; policy accept;
-			meta l4proto { tcp, udp, icmp } ct state invalid counter
+			meta l4proto { tcp, udp, icmp, sctp } ct state invalid counter
 			icmpv6 type { $ICMP6 } ct state invalid counter
 		}
 		chain out {
 			type filter hook output priority 0; policy accept;
-			meta l4proto { tcp, udp, icmp } ct state invalid counter
+			meta l4proto { tcp, udp, icmp, sctp } ct state invalid counter
 			icmpv6 type { $ICMP6 } ct state invalid counter
 		}
 	}
@@ -66,7 +67,10 @@ declare -A saved
 TIMEOUTS="tcp_timeout_syn_sent=1201 tcp_timeout_syn_recv=1202 tcp_timeout_fin_wait=1204
 	tcp_timeout_close_wait=1205 tcp_timeout_last_ack=1206 tcp_timeout_time_wait=1207
 	tcp_timeout_close=1208 tcp_timeout_unacknowledged=1209 tcp_timeout_max_retrans=1210
-	udp_timeout=1211 udp_timeout_stream=1212 icmp_timeout=1213 generic_timeout=1214"
+	udp_timeout=1211 udp_timeout_stream=1212 icmp_timeout=1213 generic_timeout=1214
+	sctp_timeout_closed=1221 sctp_timeout_cookie_wait=1222 sctp_timeout_cookie_echoed=1223
+	sctp_timeout_established=1224 sctp_timeout_shutdown_sent=1225 sctp_timeout_shutdown_recd=1226
+	sctp_timeout_shutdown_ack_sent=1227 sctp_timeout_heartbeat_sent=1228"
 restore() {
 	for f in "${!saved[@]}"; do echo "${saved[$f]}" > "$D/$f"; done
 	cleanup_all_ns
@@ -74,18 +78,18 @@ restore() {
 trap restore EXIT
 # nf_timeouts NS: nf_conntrack's timeouts in NS (per namespace) as above.
 nf_timeouts() {
-	local kv
+	local kv args=()
 	for kv in $TIMEOUTS; do
-		ip netns exec "$1" sysctl -qw "net.netfilter.nf_conntrack_${kv%=*}=${kv#*=}" ||
-			rct_fail "nf_conntrack_${kv%=*} in $1"
-		[ "${kv%=*}" = icmp_timeout ] &&
-			ip netns exec "$1" sysctl -qw "net.netfilter.nf_conntrack_icmpv6_timeout=${kv#*=}"
+		args+=("net.netfilter.nf_conntrack_$kv")
+		[ "${kv%=*}" = icmp_timeout ] && args+=("net.netfilter.nf_conntrack_icmpv6_timeout=${kv#*=}")
 	done
+	ip netns exec "$1" sysctl -qw "${args[@]}" || rct_fail "nf_conntrack timeouts in $1"
 }
 for kv in $TIMEOUTS; do
 	saved[${kv%=*}]=$(rct_sysctl "${kv%=*}")
 	echo "${kv#*=}" > "$D/${kv%=*}" || rct_fail "rconntrack ${kv%=*}"
 done
+saved[checksum]=$(rct_sysctl checksum)
 for ns in "$A" "$B"; do nf_timeouts "$ns"; done
 nf_invalid() { rct_nft_counters "$1" rct_diff_ct; } # NS
 declare -A inv0
@@ -213,6 +217,47 @@ for FAM in 4 6; do
 	scp generic_both_ways 254; pkt A proto 254 "$P" 9000; pkt B proto 254 9000 "$P"
 	pkt A proto 254 "$P" 9000
 	scp udplite 136;          pkt A proto 136 "$P" 9000; pkt B proto 136 9000 "$P"
+	# Wrong transport checksums (rct_pkt -rc): invalid where they enter,
+	# tracked where they are sent (nf_conntrack_checksum, rconntrack's
+	# checksum: both 1); ICMP over IPv4 only (the kernel computes ICMPv6
+	# checksums of raw sockets). Then both switched off in B: tracked.
+	RMODE=-rc
+	sc csum_bad_syn;  c S 1000 0
+	sc csum_bad_udp;  pkt A udp "$P" 9000
+	[ $FAM = 4 ] && { sc csum_bad_echo; pkt A icmp "$P" 1; }
+	RMODE=
+	sc csum_bad_rst;  hs; RMODE=-rc s R 5001 0
+	echo 0 > "$D/checksum" && ip netns exec "$B" sysctl -qw net.netfilter.nf_conntrack_checksum=0 ||
+		rct_fail "checksum sysctls off"
+	sc csum_off_syn;  RMODE=-rc c S 1000 0
+	echo 1 > "$D/checksum" && ip netns exec "$B" sysctl -qw net.netfilter.nf_conntrack_checksum=1 ||
+		rct_fail "checksum sysctls on"
+	# SCTP (rct_pkt sctp SPORT DPORT VTAG CHUNKS; B has no SCTP stack):
+	# the four-way handshake (tags 4369 for A, 8738 for B), data, shutdown
+	# from each side, ABORT with and without the T flag and with a wrong
+	# tag, heartbeats on a new path, wrong tags, out-of-the-blue chunks,
+	# an INIT retransmitted, with a tag, not alone, a wrong CRC32c.
+	ca() { pkt A sctp "$P" 7000 "$@"; } # VTAG CHUNKS
+	sb() { pkt B sctp 7000 "$P" "$@"; }
+	shs() { ca 0 init:4369; sb 4369 init_ack:8738; ca 8738 cookie_echo; sb 4369 cookie_ack; }
+	sc sctp_init;              ca 0 init:4369
+	sc sctp_init_retransmit;   ca 0 init:4369; ca 0 init:4369
+	sc sctp_init_ack;          ca 0 init:4369; sb 4369 init_ack:8738
+	sc sctp_cookie_echo_tag;   ca 0 init:4369; sb 4369 init_ack:8738; ca 1 cookie_echo
+	sc sctp_handshake;         shs
+	sc sctp_data;              shs; ca 8738 data; sb 4369 data,sack
+	sc sctp_wrong_vtag;        shs; ca 4369 data
+	sc sctp_shutdown;          shs; ca 8738 shutdown; sb 4369 shutdown_ack; ca 8738 shutdown_complete
+	sc sctp_shutdown_server;   shs; sb 4369 shutdown; ca 8738 shutdown_ack; sb 4369 shutdown_complete
+	sc sctp_abort;             shs; sb 4369 abort
+	sc sctp_abort_t;           shs; sb 8738 abort:t
+	sc sctp_abort_wrong_tag;   shs; sb 1 abort
+	sc sctp_ootb_abort;        ca 5 abort
+	sc sctp_ootb_data;         ca 5 data
+	sc sctp_init_with_tag;     ca 5 init:4369
+	sc sctp_init_not_alone;    ca 0 init:4369,data
+	sc sctp_heartbeat;         ca 7 heartbeat; sb 9 heartbeat_ack
+	sc sctp_bad_crc;           RMODE=-rc ca 0 init:4369
 	if [ $FAM = 4 ]; then
 		DST=10.0.0.2 LO=127.0.0.1
 	else
@@ -347,7 +392,7 @@ done < <(awk -v nss="$*" -v where="${WHERE:-}" '
 # totals WHAT MIN_SAME NS...: not vacuous: at least 60 scenarios per
 # family, at least MIN_SAME views with an entry (both trackers were on),
 # and each namespace's invalid packets since inv_snap the same number in
-# both trackers (TCP, UDP, ICMP, ICMPv6 errors and echo), not zero.
+# both trackers (TCP, UDP, SCTP, ICMP, ICMPv6 errors and echo), not zero.
 totals() {
 	local what=$1 min=$2 ns n4 n6 r n
 	shift 2
@@ -382,10 +427,23 @@ for ns in "$A" "$R" "$B"; do
 done
 inv_snap A R B
 CASES=()
-# scenarios_routed TCP_PORT UDP_PORT: the catalogue a router forwards.
+# scenarios_tcp_short: the TCP catalogue's main paths (DNAT below: the
+# same tracker code as masquerade, with the rewrite on the other side).
+scenarios_tcp_short() {
+	sc syn;                 c S 1000 0
+	sc handshake;           hs
+	sc client_close;        hs; c FA 1001 5001; s A 5001 1002; s FA 5001 1002; c A 1002 5002
+	sc server_rst;          hs; s R 5001 0
+	sc rst_out_of_window;   hs; s R $((5001 + M)) 0
+	sc reopen_by_client;    hs; c FA 1001 5001; s FA 5001 1002; c A 1002 5002; c S 200000 0
+	sc pickup_answered;     c A 1000 2000; s A 2000 1000
+	sc seq_past_window;     hs; c A $((1001 + M)) 5001
+}
+# scenarios_routed TCP_PORT UDP_PORT [short]: the catalogue a router
+# forwards (its TCP part short or whole).
 scenarios_routed() {
 	P=$1
-	scenarios_tcp
+	if [ "${3:-}" = short ]; then scenarios_tcp_short; else scenarios_tcp; fi
 	P=$2
 	sc udp_one_way;       pkt A udp "$P" 9000
 	sc udp_request_reply; pkt A udp "$P" 9000; pkt B udp 9000 "$P"
@@ -401,8 +459,9 @@ sleep 1
 WHERE=" (forwarded)" compare A R B
 totals forwarded 300 A R B
 
-# NAT on the router, the same catalogue twice more per family, on ports of
-# their own (the forwarded phase's entries stay): masquerade, A to B
+# NAT on the router, the catalogue twice more per family (the second time
+# with the short TCP part), on ports of their own (the forwarded phase's
+# entries stay): masquerade, A to B
 # leaving R with R's B-side address (B answers that address), and DNAT, A
 # to R's A-side address forwarded to B (B answers A, A sees R's address).
 # R's nf_conntrack does the NAT; both trackers must key the connections as
@@ -445,20 +504,21 @@ for FAM in 4 6; do
 	TO_A=$RB
 	[ $FAM = 4 ] && scenarios_routed 47000 47500 || scenarios_routed 48000 48500
 	TO_A= TO_B=$RA
-	[ $FAM = 4 ] && scenarios_routed 49000 49500 || scenarios_routed 50000 50500
+	[ $FAM = 4 ] && scenarios_routed 49000 49500 short || scenarios_routed 50000 50500 short
 	TO_B=
 done
 sleep 1
 WHERE=" (NAT)" compare A R B
-totals NAT 450 A R B
+totals NAT 250 A R B
 # Not vacuous: R's nf_conntrack translated every NAT flow (reply to R's
 # B-side address, or original to its A-side address), in both families.
 # (The tables print IPv6 addresses in full.)
-for a in 10.2.0.254 fd02:0000:0000:0000:0000:0000:0000:00fe 10.1.0.254 \
-	fd01:0000:0000:0000:0000:0000:0000:00fe; do
+for am in 10.2.0.254:50 fd02:0000:0000:0000:0000:0000:0000:00fe:50 10.1.0.254:10 \
+	fd01:0000:0000:0000:0000:0000:0000:00fe:10; do
+	a=${am%:*}
 	n=$(grep -c -- " dst=$a .*|" /tmp/rct_diff_nf_R)
-	rct_check "NAT: R's nf_conntrack has $n connections with $a as a destination (want >= 50)" \
-		test "$n" -ge 50
+	rct_check "NAT: R's nf_conntrack has $n connections with $a as a destination (want >= ${am##*:})" \
+		test "$n" -ge "${am##*:}"
 done
 rm -f /tmp/rct_diff_*
 rct_exit

@@ -138,19 +138,28 @@ else
 	rct_pass "entries of A and B invisible in C and in the initial namespace"
 fi
 
-# SCTP, tracked by its ports without nf_conntrack's SCTP state machine
-# (README, "Not yet the same"): A -> B, B -> A, A -> B again: one entry,
-# replied, ASSURED, generic_timeout (600 s) left. B has no SCTP stack.
-SCTP='^ipv4 +2 sctp +132 [0-9]+ src=10\.0\.0\.1 dst=10\.0\.0\.2 sport=7000 dport=7001 '
+# SCTP: the four-way handshake, A the client (rct_pkt sctp SPORT DPORT
+# VTAG CHUNKS; B has no SCTP stack): one entry, ESTABLISHED, ASSURED, with
+# sctp_timeout_established (210 s) left. The state machine against
+# nf_conntrack's: nfct_diff.sh.
+SCTP='^ipv4 +2 sctp +132 [0-9]+ ESTABLISHED src=10\.0\.0\.1 dst=10\.0\.0\.2 sport=7000 dport=7001 '
 n0=$(rct_stat new "$A")
 t0=$(rct_now_ms)
-"$RCT_PKT" -N "$A" -r 10.0.0.1 10.0.0.2 proto 132 7000 7001 &&
-	"$RCT_PKT" -N "$B" -r 10.0.0.2 10.0.0.1 proto 132 7001 7000 &&
-	"$RCT_PKT" -N "$A" -r 10.0.0.1 10.0.0.2 proto 132 7000 7001 || rct_fail "rct_pkt SCTP"
+sctp() { # FROM VTAG CHUNKS
+	if [ "$1" = A ]; then
+		"$RCT_PKT" -N "$A" -r 10.0.0.1 10.0.0.2 sctp 7000 7001 "$2" "$3"
+	else
+		"$RCT_PKT" -N "$B" -r 10.0.0.2 10.0.0.1 sctp 7001 7000 "$2" "$3"
+	fi || rct_fail "rct_pkt sctp $*"
+}
+sctp A 0 init:4369
+sctp B 4369 init_ack:8738
+sctp A 8738 cookie_echo
+sctp B 4369 cookie_ack
 e=$(entry "$A" ' sctp ')
-rct_check "SCTP: one entry in A, by ports, ASSURED, new +$(($(rct_stat new "$A") - n0)) (got '$e')" \
+rct_check "SCTP: one entry in A, ESTABLISHED, ASSURED, new +$(($(rct_stat new "$A") - n0)) (got '$e')" \
 	eval '[ "$(echo "$e" | grep -c .)" = 1 ] && [ $(($(rct_stat new "$A") - n0)) = 1 ] &&
 		echo "$e" | grep -qE "$SCTP""src=10\.0\.0\.2 dst=10\.0\.0\.1 sport=7001 dport=7000 \[ASSURED\] mark=0 use=1\$"'
-rct_check "SCTP: generic_timeout (600 s) left ($(echo "$e" | awk '{ print $5 }'))" \
-	timeout_in "$A" "$SCTP" "$t0" 600
+rct_check "SCTP: sctp_timeout_established (210 s) left ($(echo "$e" | awk '{ print $5 }'))" \
+	timeout_in "$A" "$SCTP" "$t0" 210
 rct_exit

@@ -15,7 +15,8 @@
  *   rct_pkt -r SRCIP DSTIP icmp ID[+] SEQ [COUNT]
  *   rct_pkt -r SRCIP DSTIP unreach QSPORT QDPORT [COUNT]
  *   rct_pkt -r SRCIP DSTIP proto NUM SPORT[+] DPORT[+] [COUNT]
- *   rct_pkt -rh|-rd ... (as -r)
+ *   rct_pkt -r SRCIP DSTIP sctp SPORT[+] DPORT[+] VTAG CHUNKS [COUNT]
+ *   rct_pkt -rh|-rd|-rc ... (as -r)
  *   rct_pkt -N NS <any of the above>
  *   rct_pkt [-N NS] -p FILE...
  *
@@ -35,12 +36,19 @@
  * unreach is an ICMP (ICMPv6) port unreachable quoting a UDP packet
  * DSTIP:QSPORT -> SRCIP:QDPORT, as if DSTIP had sent it and SRCIP had no
  * socket on QDPORT: an error related to that flow, if anyone tracks it.
+ * sctp sends an SCTP packet with verification tag VTAG and CHUNKS, a comma
+ * separated list of chunk names (data, init:TAG, init_ack:TAG, sack,
+ * heartbeat, heartbeat_ack, abort[:t], shutdown, shutdown_ack, error,
+ * cookie_echo, cookie_ack, shutdown_complete[:t]; :t sets the T flag),
+ * with a valid CRC32c.
  * proto sends 20 bytes of IP protocol NUM (not TCP, UDP, ICMP or an IPv6
  * extension header) beginning with the two ports, as UDP-Lite (136, then
  * a full checksum coverage and a valid checksum), SCTP and DCCP do.
  * -rh and -rd (IPv6 only) send each packet with an extension header before
  * the transport header: hop-by-hop options (-rh) or destination options
  * (-rd), one PadN option, 8 bytes.
+ * -rc sends each with a wrong transport checksum (not for ICMPv6, whose
+ * checksum the kernel computes for raw sockets).
  * UDP and ICMP carry 12 bytes of data, TCP none; checksums are valid. They
  * are sent with TTL (hop limit) 63, the stack's own packets have 64.
  *
@@ -228,6 +236,77 @@ static unsigned int parse_flags(const char *s)
 	return flags;
 }
 
+/* CRC32c (Castagnoli, reflected), as SCTP's checksum. */
+static uint32_t crc32c(const uint8_t *p, size_t n)
+{
+	uint32_t c = ~0u;
+	int k;
+
+	while (n--) {
+		c ^= *p++;
+		for (k = 0; k < 8; k++)
+			c = (c >> 1) ^ (0x82f63b78u & -(c & 1));
+	}
+	return ~c;
+}
+
+static const struct {
+	const char *name;
+	uint8_t type;
+} sctp_chunks[] = {
+	{ "data", 0 }, { "init", 1 }, { "init_ack", 2 }, { "sack", 3 },
+	{ "heartbeat", 4 }, { "heartbeat_ack", 5 }, { "abort", 6 },
+	{ "shutdown", 7 }, { "shutdown_ack", 8 }, { "error", 9 },
+	{ "cookie_echo", 10 }, { "cookie_ack", 11 },
+	{ "shutdown_complete", 14 },
+};
+
+/*
+ * SCTP chunks from "NAME[:ARG],...": init and init_ack take the initiate
+ * tag, abort and shutdown_complete ":t" for the T flag. Each chunk is its
+ * header alone (4 bytes), an INIT or INIT ACK its 16-byte fixed part too.
+ * Returns the bytes written at p (at most max), or exits.
+ */
+static size_t sctp_build(uint8_t *p, size_t max, const char *spec)
+{
+	char buf[256], *tok, *save = NULL, *arg;
+	size_t n = 0, i, len;
+
+	if (strlen(spec) >= sizeof(buf))
+		die("CHUNKS too long", 0);
+	strcpy(buf, spec);
+	for (tok = strtok_r(buf, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		arg = strchr(tok, ':');
+		if (arg)
+			*arg++ = 0;
+		for (i = 0; i < sizeof(sctp_chunks) / sizeof(sctp_chunks[0]); i++)
+			if (!strcmp(tok, sctp_chunks[i].name))
+				break;
+		if (i == sizeof(sctp_chunks) / sizeof(sctp_chunks[0]))
+			die("unknown SCTP chunk", 0);
+		len = sctp_chunks[i].type <= 2 && sctp_chunks[i].type ? 20 : 4;
+		if (n + len > max)
+			die("too many SCTP chunks", 0);
+		memset(p + n, 0, len);
+		p[n] = sctp_chunks[i].type;
+		put16(p + n + 2, len);
+		if (len == 20) {
+			if (!arg)
+				die("init and init_ack need :TAG", 0);
+			put32(p + n + 4, parse_ulong(arg, 0xffffffffUL, "bad TAG"));
+			put16(p + n + 12, 1);	/* outbound streams */
+			put16(p + n + 14, 1);	/* inbound streams */
+		} else if (arg && !strcmp(arg, "t")) {
+			p[n + 1] = 1;
+		} else if (arg) {
+			die("bad chunk argument", 0);
+		}
+		n += len;
+	}
+	return n;
+}
+
 /* rct_pkt -r ...: well-formed segments through a raw IP socket. */
 static int raw_main(int argc, char **argv)
 {
@@ -235,12 +314,13 @@ static int raw_main(int argc, char **argv)
 	unsigned long seq = 0, ack = 0;
 	int sinc, dinc, v6, proto, fd, nfixed, unreach = 0, ttl = 63, ext = 0;
 	int generic = 0, pi = 5;	/* pi: argv index of SPORT */
+	int badsum = !strcmp(argv[1], "-rc");
 	struct sockaddr_storage s_addr, d_addr;
 	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&s_addr;
 	struct sockaddr_in6 *d6 = (struct sockaddr_in6 *)&d_addr;
 	struct sockaddr_in *s4 = (struct sockaddr_in *)&s_addr;
 	struct sockaddr_in *d4 = (struct sockaddr_in *)&d_addr;
-	uint8_t src[16], dst[16], l4[64];
+	uint8_t src[16], dst[16], l4[256];
 	socklen_t alen;
 	size_t len;
 	uint32_t sum;
@@ -264,6 +344,9 @@ static int raw_main(int argc, char **argv)
 		proto = IPPROTO_ICMP;
 		unreach = 1;
 		nfixed = 7;
+	} else if (!strcmp(argv[4], "sctp")) {
+		proto = IPPROTO_SCTP;
+		nfixed = 9;
 	} else if (!strcmp(argv[4], "proto") && argc >= 8) {
 		proto = parse_ulong(argv[5], 255, "bad PROTO");
 		switch (proto) {
@@ -399,6 +482,19 @@ static int raw_main(int argc, char **argv)
 			len = 20;
 			put16(l4 + 4, len);
 			memcpy(l4 + 8, "rconntrack!!", 12);
+		} else if (proto == IPPROTO_SCTP && !generic) {
+			uint32_t c;
+
+			put32(l4 + 4, parse_ulong(argv[7], 0xffffffffUL, "bad VTAG"));
+			len = 12 + sctp_build(l4 + 12, sizeof(l4) - 12, argv[8]);
+			c = crc32c(l4, len);
+			if (badsum)
+				c ^= 1;
+			/* Little-endian, as the kernel's cpu_to_le32(). */
+			l4[8] = c;
+			l4[9] = c >> 8;
+			l4[10] = c >> 16;
+			l4[11] = c >> 24;
 		} else if (generic) {
 			/* UDP-Lite: coverage 0 (all), checksummed below. */
 			len = 20;
@@ -421,7 +517,10 @@ static int raw_main(int argc, char **argv)
 		sum = csum_fold(csum_add(sum, l4, len));
 		if ((proto == IPPROTO_UDP || proto == IPPROTO_UDPLITE) && !sum)
 			sum = 0xffff;
-		if (!generic || proto == IPPROTO_UDPLITE)
+		/* -rc: wrong, and never 0 (a UDP datagram without one). */
+		if (badsum)
+			sum = (sum ^ 0x00ff) ? (sum ^ 0x00ff) : 0x5555;
+		if ((!generic && proto != IPPROTO_SCTP) || proto == IPPROTO_UDPLITE)
 			put16(l4 + (proto == IPPROTO_UDP || proto == IPPROTO_UDPLITE ? 6 :
 				    proto == IPPROTO_TCP ? 16 : 2), sum);
 		if (sendto(fd, l4, len, 0, (struct sockaddr *)&d_addr, alen) !=
@@ -438,9 +537,10 @@ usage:
 		"       %s -r SRCIP DSTIP icmp ID[+] SEQ [COUNT]\n"
 		"       %s -r SRCIP DSTIP unreach QSPORT QDPORT [COUNT]\n"
 		"       %s -r SRCIP DSTIP proto NUM SPORT[+] DPORT[+] [COUNT]\n"
+		"       %s -r SRCIP DSTIP sctp SPORT[+] DPORT[+] VTAG CHUNKS [COUNT]\n"
 		"       (-rh, -rd instead of -r: IPv6 with a hop-by-hop or\n"
-		"       destination options header)\n",
-		argv[0], argv[0], argv[0], argv[0], argv[0]);
+		"       destination options header; -rc: a wrong checksum)\n",
+		argv[0], argv[0], argv[0], argv[0], argv[0], argv[0]);
 	return 2;
 }
 
@@ -602,7 +702,7 @@ int main(int argc, char **argv)
 	if (argc > 1 && !strcmp(argv[1], "-p"))
 		return print_files(argc - 2, argv + 2);
 	if (argc > 1 && (!strcmp(argv[1], "-r") || !strcmp(argv[1], "-rh") ||
-			 !strcmp(argv[1], "-rd")))
+			 !strcmp(argv[1], "-rd") || !strcmp(argv[1], "-rc")))
 		return raw_main(argc, argv);
 	if (argc > 1 && !strcmp(argv[1], "-c"))
 		return conn_main(argc, argv);

@@ -16,7 +16,10 @@ for kv in tcp_timeout_syn_sent=120 tcp_timeout_syn_recv=60 tcp_timeout_establish
 	tcp_timeout_time_wait=120 tcp_timeout_close=10 udp_timeout=30 udp_timeout_stream=120 \
 	icmp_timeout=30 generic_timeout=600 log_invalid=0 drop_invalid=0 max_lowmem_percent=10 \
 	tcp_timeout_unacknowledged=300 tcp_timeout_max_retrans=300 tcp_loose=1 tcp_be_liberal=0 \
-	tcp_max_retrans=3 tcp_ignore_invalid_rst=0; do
+	tcp_max_retrans=3 tcp_ignore_invalid_rst=0 checksum=1 sctp_timeout_closed=10 \
+	sctp_timeout_cookie_wait=3 sctp_timeout_cookie_echoed=3 sctp_timeout_established=210 \
+	sctp_timeout_shutdown_sent=3 sctp_timeout_shutdown_recd=3 sctp_timeout_shutdown_ack_sent=3 \
+	sctp_timeout_heartbeat_sent=30; do
 	rct_check "default ${kv%=*} = ${kv#*=} (nf_conntrack's)" [ "$(cat "$D/${kv%=*}")" = "${kv#*=}" ]
 done
 declare -A saved
@@ -67,12 +70,13 @@ done
 for f in "$D"/*timeout*; do
 	for v in -1 0 4294967296 abc; do bad_write "$f" "$v"; done
 done
-for f in log_invalid drop_invalid tcp_loose tcp_be_liberal tcp_ignore_invalid_rst; do
+for f in log_invalid drop_invalid tcp_loose tcp_be_liberal tcp_ignore_invalid_rst checksum; do
 	for v in "${common_bad[@]}" 2 2147483647; do bad_write "$D/$f" "$v"; done
 	good_write "$D/$f" 1
 	good_write "$D/$f" 0
 done
 good_write $D/tcp_loose 1
+good_write $D/checksum 1
 for v in "${common_bad[@]}" 256; do bad_write $D/tcp_max_retrans "$v"; done
 for v in 0 255 3; do good_write $D/tcp_max_retrans "$v"; done
 rct_dmesg_mark

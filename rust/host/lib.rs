@@ -13,3 +13,6 @@ pub mod proto;
 
 #[path = "../limits.rs"]
 pub mod limits;
+
+#[path = "../sctp.rs"]
+pub mod sctp;

@@ -151,6 +151,12 @@ unsafe extern "C" {
     pub(crate) fn rct_this_cpu_ptr_irqsave(p: *mut c_void, flags: *mut c_ulong) -> *mut c_void;
     pub(crate) fn rct_local_irq_restore(flags: c_ulong);
     pub(crate) fn rct_skb_is_gso_tcp(skb: *const bindings::sk_buff) -> bool;
+    pub(crate) fn rct_skb_csum_ok(
+        skb: *mut bindings::sk_buff,
+        dataoff: c_uint,
+        proto: u8,
+        pf: u8,
+    ) -> bool;
     pub(crate) fn rct_percpu_inc(p: *mut c_void, idx: c_uint);
     pub(crate) fn rct_percpu_read(p: *mut c_void, cpu: c_int, idx: c_uint) -> c_uint;
     pub(crate) fn rct_cpu_next(cpu: c_int) -> c_int;

@@ -49,6 +49,46 @@ impl Skb<'_> {
     }
 }
 
+/// A [`Skb`] whose transport checksums the parser verifies
+/// ([`PacketReader::csum_ok`]), for the hook where packets enter: a packet
+/// made here or already checked on the way has its checksum state set,
+/// and the check costs nothing then.
+pub(crate) struct CsumSkb<'s, 'a>(pub(crate) &'s Skb<'a>);
+
+impl PacketReader for CsumSkb<'_, '_> {
+    #[inline(always)]
+    fn len(&self) -> usize {
+        self.0.len
+    }
+
+    fn gso_tcp(&self) -> bool {
+        self.0.gso_tcp()
+    }
+
+    #[inline(always)]
+    fn read(&self, off: usize, buf: &mut [u8]) -> bool {
+        self.0.read(off, buf)
+    }
+
+    fn csum_ok(&self, l3: u8, off: usize, l4: u8) -> bool {
+        if off > self.0.len {
+            return false;
+        }
+        let Some(off) = i32::try_from(off)
+            .ok()
+            .and_then(|o| o.checked_add(self.0.base))
+            .and_then(|o| u32::try_from(o).ok())
+        else {
+            return false;
+        };
+        // SAFETY: `skb` is valid per the invariant, and the hook that was
+        // handed it may update its checksum state (`ip_summed`, `csum`),
+        // as nf_conntrack's check does on the same packet; `off` is inside
+        // the packet, from `skb->data` (the network header is at `base`).
+        unsafe { glue::rct_skb_csum_ok(self.0.skb.cast_mut(), off, l4, l3) }
+    }
+}
+
 impl PacketReader for Skb<'_> {
     fn len(&self) -> usize {
         self.len
