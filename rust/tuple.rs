@@ -83,15 +83,9 @@ impl Tuple {
             l4: self.l4,
         };
         if self.is_icmp() {
-            // Echo: same identifier, request and reply types swapped.
+            // Queries: same identifier, request and reply types swapped.
             let ty = (self.dst_id >> 8) as u8;
-            let inv = match ty {
-                ICMP_ECHO => ICMP_ECHOREPLY,
-                ICMP_ECHOREPLY => ICMP_ECHO,
-                ICMPV6_ECHO_REQUEST => ICMPV6_ECHO_REPLY,
-                ICMPV6_ECHO_REPLY => ICMPV6_ECHO_REQUEST,
-                other => other,
-            };
+            let inv = icmp_inverse(self.l3, ty).unwrap_or(ty);
             t.src_id = self.src_id;
             t.dst_id = (u16::from(inv) << 8) | (self.dst_id & 0xff);
         }
@@ -355,6 +349,9 @@ pub enum Invalid {
     BadVersion,
     /// Too many IPv6 extension headers.
     TooManyExtHeaders,
+    /// An ICMP or ICMPv6 type that is neither a query nf_conntrack tracks,
+    /// nor an error, nor (ICMPv6) neighbour discovery or MLD.
+    IcmpType,
     /// An ICMP error quoting a packet of no known connection, or sent to
     /// an address that connection does not go to (nf_conntrack's
     /// `nf_conntrack_inet_error`), or quoting an ICMP error.
@@ -736,12 +733,15 @@ fn parse_l4(r: &impl PacketReader, mut t: Tuple, off: usize, end: usize) -> Pars
                 return Parsed::Invalid(Invalid::BadChecksum);
             }
             match ih[0] {
-                ICMP_ECHO | ICMP_ECHOREPLY if t.l3 == NFPROTO_IPV4 => {}
-                ICMPV6_ECHO_REQUEST | ICMPV6_ECHO_REPLY if t.l3 == NFPROTO_IPV6 => {}
+                ty if icmp_inverse(t.l3, ty).is_some() => {}
                 ty if is_icmp_error(t.l3, ty) => return parse_quoted(r, &t, off + 8, end),
-                // Neighbour discovery, MLD, router advertisements...: not
-                // connections.
-                _ => return Parsed::Ignore,
+                // Neighbour discovery, MLD...: not connections.
+                ty if t.l3 == NFPROTO_IPV6 && icmpv6_untracked(ty) => return Parsed::Ignore,
+                // Any other type (router advertisements, types above 18,
+                // unknown ICMPv6 informational types): nf_conntrack can
+                // neither invert its tuple nor relate it, and counts it
+                // invalid.
+                _ => return Parsed::Invalid(Invalid::IcmpType),
             }
             t.src_id = be16(&ih, 4);
             t.dst_id = (u16::from(ih[0]) << 8) | u16::from(ih[1]);
@@ -801,6 +801,35 @@ fn tcp_options(o: &[u8], seg: &mut Seg) {
         }
         i += size;
     }
+}
+
+/// The reply type of an ICMP (ICMPv6) query type, or the query type of a
+/// reply, for the queries nf_conntrack tracks (its `invmap`): echo,
+/// timestamp, information and address mask (IPv4); echo and node
+/// information (IPv6). `None` for any other type.
+fn icmp_inverse(l3: u8, ty: u8) -> Option<u8> {
+    let pairs: &[(u8, u8)] = if l3 == NFPROTO_IPV4 {
+        &[(ICMP_ECHO, ICMP_ECHOREPLY), (13, 14), (15, 16), (17, 18)]
+    } else {
+        &[(ICMPV6_ECHO_REQUEST, ICMPV6_ECHO_REPLY), (139, 140)]
+    };
+    pairs.iter().find_map(|&(q, r)| {
+        if ty == q {
+            Some(r)
+        } else if ty == r {
+            Some(q)
+        } else {
+            None
+        }
+    })
+}
+
+/// ICMPv6 types nf_conntrack leaves untracked (`noct_valid_new`: MLD,
+/// router and neighbour discovery, multicast router discovery), and
+/// redirects (which it relates to the connection they quote only when a
+/// link-local router sends them; not followed here).
+fn icmpv6_untracked(ty: u8) -> bool {
+    matches!(ty, 130..=137 | 143 | 151 | 152)
 }
 
 /// nf_conntrack's `icmp_is_err` (IPv4) and ICMPv6 types below 128.
@@ -865,12 +894,10 @@ fn parse_quoted(r: &impl PacketReader, outer: &Tuple, off: usize, end: usize) ->
         if !has_l4 {
             return Parsed::Invalid(Invalid::Truncated);
         }
-        // An error about an echo is related to it; an error about an
+        // An error about a query is related to it; an error about an
         // error never is (nf_conntrack cannot invert its tuple).
-        match l4[0] {
-            ICMP_ECHO | ICMP_ECHOREPLY if q.l3 == NFPROTO_IPV4 => {}
-            ICMPV6_ECHO_REQUEST | ICMPV6_ECHO_REPLY if q.l3 == NFPROTO_IPV6 => {}
-            _ => return Parsed::Invalid(Invalid::Unrelated),
+        if icmp_inverse(q.l3, l4[0]).is_none() {
+            return Parsed::Invalid(Invalid::Unrelated);
         }
         q.src_id = be16(&l4, 4);
         q.dst_id = (u16::from(l4[0]) << 8) | u16::from(l4[1]);
@@ -888,10 +915,11 @@ pub fn can_create(t: &Tuple, tcp: u8) -> bool {
                 || ((tcp & (tcp_flags::SYN | tcp_flags::RST | tcp_flags::FIN)) == 0
                     && tcp & tcp_flags::ACK != 0)
         }
-        _ if t.is_icmp() => {
-            let ty = (t.dst_id >> 8) as u8;
-            ty == ICMP_ECHO || ty == ICMPV6_ECHO_REQUEST
-        }
+        // A query, not a reply (nf_conntrack's `valid_new`).
+        _ if t.is_icmp() => matches!(
+            ((t.dst_id >> 8) as u8, t.l3),
+            (ICMP_ECHO | 13 | 15 | 17, NFPROTO_IPV4) | (ICMPV6_ECHO_REQUEST | 139, NFPROTO_IPV6)
+        ),
         _ => true,
     }
 }
@@ -1194,12 +1222,55 @@ mod tests {
             parse_ipv4(&SliceReader(&ipv4(IPPROTO_ICMP, &err2))),
             Parsed::Invalid(Invalid::Unrelated)
         );
-        // Not an error, not an echo: ignored (router advertisement...).
-        let ra = [9u8, 0, 0, 0, 0, 0, 0, 0];
-        assert_eq!(
-            parse_ipv4(&SliceReader(&ipv4(IPPROTO_ICMP, &ra))),
-            Parsed::Ignore
-        );
+        // Not an error, not a query nf_conntrack tracks: invalid (router
+        // advertisement, a type above 18), as nf_conntrack counts them.
+        for ty in [9u8, 10, 19, 40] {
+            let p = [ty, 0, 0, 0, 0, 0, 0, 0];
+            assert_eq!(
+                parse_ipv4(&SliceReader(&ipv4(IPPROTO_ICMP, &p))),
+                Parsed::Invalid(Invalid::IcmpType),
+                "type {ty}"
+            );
+        }
+    }
+
+    /// The queries nf_conntrack tracks besides echo (timestamp,
+    /// information, address mask; ICMPv6 node information): tracked by
+    /// identifier, inverted to their replies; only the query opens a
+    /// connection. ICMPv6 MLD and neighbour discovery are ignored, other
+    /// informational types invalid.
+    #[test]
+    fn icmp_queries() {
+        for (q, r) in [(13u8, 14u8), (15, 16), (17, 18)] {
+            let p = [q, 0, 0, 0, 0x12, 0x34, 0, 1];
+            let Parsed::Track(t, _) = parse_ipv4(&SliceReader(&ipv4(IPPROTO_ICMP, &p))) else {
+                panic!("type {q} not tracked");
+            };
+            assert_eq!((t.src_id, t.dst_id >> 8), (0x1234, u16::from(q)));
+            assert_eq!(t.invert().dst_id >> 8, u16::from(r));
+            assert!(can_create(&t, 0));
+            assert!(!can_create(&t.invert(), 0));
+        }
+        let ni = [139u8, 0, 0, 0, 0, 7, 0, 1];
+        let Parsed::Track(t, _) = parse_ipv6(&SliceReader(&ipv6(IPPROTO_ICMPV6, &ni))) else {
+            panic!("node information query not tracked");
+        };
+        assert_eq!(t.invert().dst_id >> 8, 140);
+        assert!(can_create(&t, 0));
+        for (ty, want) in [
+            (130u8, Parsed::Ignore),
+            (135, Parsed::Ignore),
+            (143, Parsed::Ignore),
+            (141, Parsed::Invalid(Invalid::IcmpType)),
+            (200, Parsed::Invalid(Invalid::IcmpType)),
+        ] {
+            let p = [ty, 0, 0, 0, 0, 0, 0, 0];
+            assert_eq!(
+                parse_ipv6(&SliceReader(&ipv6(IPPROTO_ICMPV6, &p))),
+                want,
+                "type {ty}"
+            );
+        }
     }
 
     fn ipv6(next: u8, payload: &[u8]) -> Vec<u8> {

@@ -16,16 +16,17 @@
 # segments out of window, retransmissions, invalid flag combinations and
 # transitions, ignored SYNs and the resync; UDP one way, request/reply and
 # a stream past 2 s; ICMP echo; ICMP and ICMPv6 errors quoting a live and a
-# dead flow; IPv6 hop-by-hop and destination options headers (UDP, ICMPv6
-# echo and error, TCP open/close and RST); a fragmented datagram; TCP and
-# UDP over loopback; UDP-Lite and unknown protocols; wrong checksums (the
-# checksum sysctls on and off); SCTP associations; then the TCP
-# catalogue, UDP, echo and ICMP errors forwarded through a router
-# namespace, compared in all three; then the same twice more through the
-# router doing NAT (masquerade, DNAT). No
-# difference is expected: of the README's "Differences from nf_conntrack",
-# loopback gives the same entries (applied once, as nf_conntrack does
-# through the skb's conntrack), and priorities are not exercised here.
+# dead flow; the other ICMP queries, unknown ICMP types, MLD; IPv6
+# hop-by-hop and destination options headers (UDP, ICMPv6 echo and error,
+# TCP open/close and RST); a fragmented datagram; TCP and UDP over
+# loopback; UDP-Lite and unknown protocols; wrong checksums (the checksum
+# sysctls on and off); SCTP associations; then the TCP catalogue, UDP, echo
+# and ICMP errors forwarded through a router namespace, compared in all
+# three; then the same twice more through the router doing NAT
+# (masquerade, DNAT). No difference is expected: of the README's
+# "Differences from nf_conntrack", loopback gives the same entries (applied
+# once, as nf_conntrack does through the skb's conntrack), and priorities
+# are not exercised here.
 source "$(dirname "$0")/lib.sh"
 rct_require_root
 rct_require_cmd ip nft
@@ -35,9 +36,11 @@ rct_setup_pair || { rct_fail "setup"; rct_exit; }
 ip -n "$A" link set lo up
 trap cleanup_all_ns EXIT
 SP=8500 CLOSED=8501
-# ICMPv6 as both trackers handle it: errors and echo (neighbour discovery
-# is not tracked by rconntrack and invalid for nf_conntrack: not compared).
-ICMP6="destination-unreachable, packet-too-big, time-exceeded, parameter-problem, echo-request, echo-reply"
+# ICMPv6 as both trackers handle it: errors, echo, node information, the
+# types of the scenarios below (neighbour discovery, which neither tracks,
+# is left out).
+ICMP6="destination-unreachable, packet-too-big, time-exceeded, parameter-problem, echo-request, echo-reply,
+	130, 139, 140, 141, 200"
 # ct_rules NS: nf_conntrack on in NS, its invalid packets counted.
 ct_rules() {
 	ip netns exec "$1" nft -f - <<-EOF || { rct_fail "nft ct rules in $1"; rct_exit; }
@@ -211,6 +214,23 @@ for FAM in 4 6; do
 	# then one quoting a flow nobody opened (ICMP, ICMPv6).
 	sc icmp_error_live; pkt A udp "$P" 9000; pkt B unreach "$P" 9000
 	sc icmp_error_dead; pkt B unreach "$P" 9000
+	# The other queries nf_conntrack tracks (B's stack answers the
+	# timestamp itself too), a reply alone, types it counts invalid, and
+	# MLD, which neither tracks.
+	iq() { pkt "$1" icmptype "$2" "$P" 1; } # FROM TYPE
+	if [ $FAM = 4 ]; then
+		sc icmp_timestamp;    iq A 13; iq B 14
+		sc icmp_info;         iq A 15
+		sc icmp_address_mask; iq A 17
+		sc icmp_reply_alone;  iq A 14
+		sc icmp_router_adv;   iq A 9
+		sc icmp_type_40;      iq A 40
+	else
+		sc icmp_node_info;    iq A 139; iq B 140
+		sc icmp_type_141;     iq A 141
+		sc icmp_type_200;     iq A 200
+		sc icmp_mld_query;    iq A 130
+	fi
 	# Protocols nf_conntrack 7.3 tracks by address alone (generic): an
 	# unknown one each way, and UDP-Lite (its own tracker is gone in 7.3).
 	scp generic_one_way 253;  pkt A proto 253 "$P" 9000

@@ -13,6 +13,7 @@
  *   rct_pkt -r SRCIP DSTIP udp SPORT[+] DPORT[+] [COUNT]
  *   rct_pkt -r SRCIP DSTIP tcp SPORT[+] DPORT[+] FLAGS SEQ ACK [COUNT]
  *   rct_pkt -r SRCIP DSTIP icmp ID[+] SEQ [COUNT]
+ *   rct_pkt -r SRCIP DSTIP icmptype TYPE ID[+] SEQ [COUNT]
  *   rct_pkt -r SRCIP DSTIP unreach QSPORT QDPORT [COUNT]
  *   rct_pkt -r SRCIP DSTIP proto NUM SPORT[+] DPORT[+] [COUNT]
  *   rct_pkt -r SRCIP DSTIP sctp SPORT[+] DPORT[+] VTAG CHUNKS [COUNT]
@@ -33,6 +34,7 @@
  * FLAGS are letters of FSRPAU (FIN SYN RST PSH ACK URG), e.g. S, SA, A, FA.
  * icmp is an echo request (ICMPv6 with IPv6 addresses) with identifier ID,
  * which the receiver answers: unlike ping, the same flow again and again.
+ * icmptype sends the same message with another ICMP (ICMPv6) TYPE.
  * unreach is an ICMP (ICMPv6) port unreachable quoting a UDP packet
  * DSTIP:QSPORT -> SRCIP:QDPORT, as if DSTIP had sent it and SRCIP had no
  * socket on QDPORT: an error related to that flow, if anyone tracks it.
@@ -315,6 +317,7 @@ static int raw_main(int argc, char **argv)
 	int sinc, dinc, v6, proto, fd, nfixed, unreach = 0, ttl = 63, ext = 0;
 	int generic = 0, pi = 5;	/* pi: argv index of SPORT */
 	int badsum = !strcmp(argv[1], "-rc");
+	int icmp_type = -1;	/* icmptype: the type instead of echo's */
 	struct sockaddr_storage s_addr, d_addr;
 	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&s_addr;
 	struct sockaddr_in6 *d6 = (struct sockaddr_in6 *)&d_addr;
@@ -344,6 +347,11 @@ static int raw_main(int argc, char **argv)
 		proto = IPPROTO_ICMP;
 		unreach = 1;
 		nfixed = 7;
+	} else if (!strcmp(argv[4], "icmptype") && argc >= 8) {
+		icmp_type = parse_ulong(argv[5], 255, "bad TYPE");
+		proto = IPPROTO_ICMP;
+		pi = 6;
+		nfixed = 8;
 	} else if (!strcmp(argv[4], "sctp")) {
 		proto = IPPROTO_SCTP;
 		nfixed = 9;
@@ -472,7 +480,8 @@ static int raw_main(int argc, char **argv)
 		} else if (proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6) {
 			/* Echo request: type, code, checksum, id, sequence. */
 			len = 20;
-			l4[0] = proto == IPPROTO_ICMP ? 8 : 128;
+			l4[0] = icmp_type >= 0 ? icmp_type :
+				proto == IPPROTO_ICMP ? 8 : 128;
 			l4[1] = 0;
 			put16(l4 + 2, 0);
 			put16(l4 + 4, sport + (sinc ? i : 0));
@@ -535,12 +544,13 @@ usage:
 		"usage: %s -r SRCIP DSTIP udp SPORT[+] DPORT[+] [COUNT]\n"
 		"       %s -r SRCIP DSTIP tcp SPORT[+] DPORT[+] FLAGS SEQ ACK [COUNT]\n"
 		"       %s -r SRCIP DSTIP icmp ID[+] SEQ [COUNT]\n"
+		"       %s -r SRCIP DSTIP icmptype TYPE ID[+] SEQ [COUNT]\n"
 		"       %s -r SRCIP DSTIP unreach QSPORT QDPORT [COUNT]\n"
 		"       %s -r SRCIP DSTIP proto NUM SPORT[+] DPORT[+] [COUNT]\n"
 		"       %s -r SRCIP DSTIP sctp SPORT[+] DPORT[+] VTAG CHUNKS [COUNT]\n"
 		"       (-rh, -rd instead of -r: IPv6 with a hop-by-hop or\n"
 		"       destination options header; -rc: a wrong checksum)\n",
-		argv[0], argv[0], argv[0], argv[0], argv[0], argv[0]);
+		argv[0], argv[0], argv[0], argv[0], argv[0], argv[0], argv[0]);
 	return 2;
 }
 
