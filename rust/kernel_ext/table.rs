@@ -214,7 +214,10 @@ impl<K: TableKey> Entry<K> {
         let w = core::ptr::from_ref(self).cast::<WideEntry<K>>();
         // SAFETY: a wide entry is the first field of a `repr(C)`
         // `WideEntry` with an initialised tail (invariant), which lives as
-        // long as the entry does.
+        // long as the entry does. Every `&Entry` of this table is made
+        // from a pointer to the whole slab object (`entry_of()`,
+        // `NewEntry::entry()`), and the step back out of the field is
+        // `container_of!`'s, which the kernel crate relies on too.
         Some(unsafe { &(*w).tail })
     }
 
