@@ -735,6 +735,9 @@ fn parse_l4(r: &impl PacketReader, mut t: Tuple, off: usize, end: usize) -> Pars
             match ih[0] {
                 ty if icmp_inverse(t.l3, ty).is_some() => {}
                 ty if is_icmp_error(t.l3, ty) => return parse_quoted(r, &t, off + 8, end),
+                ICMPV6_REDIRECT if t.l3 == NFPROTO_IPV6 => {
+                    return parse_redirect(r, &t, ih[1], off, end)
+                }
                 // Neighbour discovery, MLD...: not connections.
                 ty if t.l3 == NFPROTO_IPV6 && icmpv6_untracked(ty) => return Parsed::Ignore,
                 // Any other type (router advertisements, types above 18,
@@ -825,11 +828,42 @@ fn icmp_inverse(l3: u8, ty: u8) -> Option<u8> {
 }
 
 /// ICMPv6 types nf_conntrack leaves untracked (`noct_valid_new`: MLD,
-/// router and neighbour discovery, multicast router discovery), and
-/// redirects (which it relates to the connection they quote only when a
-/// link-local router sends them; not followed here).
+/// router and neighbour discovery, multicast router discovery).
 fn icmpv6_untracked(ty: u8) -> bool {
-    matches!(ty, 130..=137 | 143 | 151 | 152)
+    matches!(ty, 130..=136 | 143 | 151 | 152)
+}
+
+/// ICMPv6 redirect.
+const ICMPV6_REDIRECT: u8 = 137;
+
+/// An ICMPv6 redirect of `outer` (code `code`, message at `off`), as
+/// nf_conntrack's `nf_conntrack_icmpv6_redirect()`: from a link-local
+/// router with hop limit 255, code 0, its first option the redirected
+/// header, it is an error about the packet that header quotes (related to
+/// that packet's connection); anything else is invalid.
+fn parse_redirect(
+    r: &impl PacketReader,
+    outer: &Tuple,
+    code: u8,
+    off: usize,
+    end: usize,
+) -> Parsed {
+    // The message: ICMPv6 header, target and destination addresses.
+    const RD_MSG: usize = 8 + 16 + 16;
+    let mut ip6 = [0u8; 8];
+    if off + RD_MSG > end || !r.read(0, &mut ip6) {
+        return Parsed::Invalid(Invalid::Truncated);
+    }
+    let link_local = outer.src[0] == 0xfe && outer.src[1] & 0xc0 == 0x80;
+    if code != 0 || ip6[7] != 255 || !link_local {
+        return Parsed::Invalid(Invalid::IcmpType);
+    }
+    // The first option: type 4 (redirected header), length in 8 bytes.
+    let mut opt = [0u8; 2];
+    if !r.read(off + RD_MSG, &mut opt) || opt[1] == 0 || opt[0] != 4 {
+        return Parsed::Invalid(Invalid::IcmpType);
+    }
+    parse_quoted(r, outer, off + RD_MSG + 8, end)
 }
 
 /// nf_conntrack's `icmp_is_err` (IPv4) and ICMPv6 types below 128.
@@ -1232,6 +1266,45 @@ mod tests {
                 "type {ty}"
             );
         }
+    }
+
+    /// A redirect from a link-local router (hop limit 255) with a
+    /// redirected-header option is an error about the packet it quotes;
+    /// from a global address, with another hop limit, code or first
+    /// option, or cut short, invalid.
+    #[test]
+    fn icmpv6_redirects() {
+        // The quoted packet: fd00::1:4000 -> fd00::2:9000, UDP.
+        let quoted = ipv6(IPPROTO_UDP, &[0x0f, 0xa0, 0x23, 0x28, 0, 16, 0, 0]);
+        let mut msg = vec![137u8, 0, 0, 0, 0, 0, 0, 0];
+        msg.extend_from_slice(&[0; 32]);
+        msg.extend_from_slice(&[4, 7, 0, 0, 0, 0, 0, 0]);
+        msg.extend_from_slice(&quoted);
+        let redirect = |msg: &[u8], hop: u8, src0: u8| {
+            let mut p = ipv6(IPPROTO_ICMPV6, msg);
+            p[7] = hop;
+            p[8] = src0;
+            p[9] = 0x80;
+            parse_ipv6(&SliceReader(&p))
+        };
+        let Parsed::Related(t, dst) = redirect(&msg, 255, 0xfe) else {
+            panic!("redirect not related");
+        };
+        assert_eq!((t.l4, t.src_id, t.dst_id), (IPPROTO_UDP, 9000, 4000));
+        assert_eq!(dst[15], 2);
+        let bad = Parsed::Invalid(Invalid::IcmpType);
+        assert_eq!(redirect(&msg, 64, 0xfe), bad);
+        assert_eq!(redirect(&msg, 255, 0xfd), bad);
+        let mut code = msg.clone();
+        code[1] = 1;
+        assert_eq!(redirect(&code, 255, 0xfe), bad);
+        let mut opt = msg.clone();
+        opt[40] = 1;
+        assert_eq!(redirect(&opt, 255, 0xfe), bad);
+        assert_eq!(
+            redirect(&msg[..30], 255, 0xfe),
+            Parsed::Invalid(Invalid::Truncated)
+        );
     }
 
     /// The queries nf_conntrack tracks besides echo (timestamp,

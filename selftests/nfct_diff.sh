@@ -16,7 +16,8 @@
 # segments out of window, retransmissions, invalid flag combinations and
 # transitions, ignored SYNs and the resync; UDP one way, request/reply and
 # a stream past 2 s; ICMP echo; ICMP and ICMPv6 errors quoting a live and a
-# dead flow; the other ICMP queries, unknown ICMP types, MLD; IPv6
+# dead flow; the other ICMP queries, unknown ICMP types, MLD, ICMPv6
+# redirects; IPv6
 # hop-by-hop and destination options headers (UDP, ICMPv6 echo and error,
 # TCP open/close and RST); a fragmented datagram; TCP and UDP over
 # loopback; UDP-Lite and unknown protocols; wrong checksums (the checksum
@@ -34,13 +35,15 @@ rct_require_pkt
 rct_load
 rct_setup_pair || { rct_fail "setup"; rct_exit; }
 ip -n "$A" link set lo up
+# B's link-local address, the source of its redirects (no DAD wait).
+ip -n "$B" addr add fe80::2/64 dev vb nodad || rct_fail "B's link-local address"
 trap cleanup_all_ns EXIT
 SP=8500 CLOSED=8501
 # ICMPv6 as both trackers handle it: errors, echo, node information, the
 # types of the scenarios below (neighbour discovery, which neither tracks,
 # is left out).
 ICMP6="destination-unreachable, packet-too-big, time-exceeded, parameter-problem, echo-request, echo-reply,
-	130, 139, 140, 141, 200"
+	130, 137, 139, 140, 141, 200"
 # ct_rules NS: nf_conntrack on in NS, its invalid packets counted.
 ct_rules() {
 	ip netns exec "$1" nft -f - <<-EOF || { rct_fail "nft ct rules in $1"; rct_exit; }
@@ -230,6 +233,14 @@ for FAM in 4 6; do
 		sc icmp_type_141;     iq A 141
 		sc icmp_type_200;     iq A 200
 		sc icmp_mld_query;    iq A 130
+		# Redirects from B as a router (link-local, hop limit 255)
+		# quoting A's datagram to B: related to a live flow, invalid
+		# for a dead one or from a global address.
+		rd() { "$RCT_PKT" -N "$B" -r "${1:-fe80::2%vb}" "$CA" redirect "$SB" "$P" 9000 ||
+			rct_fail "rct_pkt redirect"; }
+		sc icmp_redirect_live;   pkt A udp "$P" 9000; rd
+		sc icmp_redirect_dead;   rd
+		sc icmp_redirect_global; pkt A udp "$P" 9000; rd "$SB"
 	fi
 	# Protocols nf_conntrack 7.3 tracks by address alone (generic): an
 	# unknown one each way, and UDP-Lite (its own tracker is gone in 7.3).

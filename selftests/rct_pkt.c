@@ -14,6 +14,7 @@
  *   rct_pkt -r SRCIP DSTIP tcp SPORT[+] DPORT[+] FLAGS SEQ ACK [COUNT]
  *   rct_pkt -r SRCIP DSTIP icmp ID[+] SEQ [COUNT]
  *   rct_pkt -r SRCIP DSTIP icmptype TYPE ID[+] SEQ [COUNT]
+ *   rct_pkt -r SRCIP[%IFNAME] DSTIP redirect QDST QSPORT QDPORT [COUNT]
  *   rct_pkt -r SRCIP DSTIP unreach QSPORT QDPORT [COUNT]
  *   rct_pkt -r SRCIP DSTIP proto NUM SPORT[+] DPORT[+] [COUNT]
  *   rct_pkt -r SRCIP DSTIP sctp SPORT[+] DPORT[+] VTAG CHUNKS [COUNT]
@@ -35,6 +36,9 @@
  * icmp is an echo request (ICMPv6 with IPv6 addresses) with identifier ID,
  * which the receiver answers: unlike ping, the same flow again and again.
  * icmptype sends the same message with another ICMP (ICMPv6) TYPE.
+ * redirect sends an ICMPv6 redirect with hop limit 255 (SRCIP%IFNAME: a
+ * link-local source on IFNAME) quoting a UDP packet DSTIP:QSPORT ->
+ * QDST:QDPORT, as a router redirecting DSTIP's traffic to QDST.
  * unreach is an ICMP (ICMPv6) port unreachable quoting a UDP packet
  * DSTIP:QSPORT -> SRCIP:QDPORT, as if DSTIP had sent it and SRCIP had no
  * socket on QDPORT: an error related to that flow, if anyone tracks it.
@@ -318,6 +322,9 @@ static int raw_main(int argc, char **argv)
 	int generic = 0, pi = 5;	/* pi: argv index of SPORT */
 	int badsum = !strcmp(argv[1], "-rc");
 	int icmp_type = -1;	/* icmptype: the type instead of echo's */
+	int redirect = 0;
+	uint8_t qdst[16];
+	char srcip[INET6_ADDRSTRLEN + IFNAMSIZ + 2], *scope;
 	struct sockaddr_storage s_addr, d_addr;
 	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&s_addr;
 	struct sockaddr_in6 *d6 = (struct sockaddr_in6 *)&d_addr;
@@ -347,6 +354,14 @@ static int raw_main(int argc, char **argv)
 		proto = IPPROTO_ICMP;
 		unreach = 1;
 		nfixed = 7;
+	} else if (!strcmp(argv[4], "redirect") && argc >= 8) {
+		if (inet_pton(AF_INET6, argv[5], qdst) != 1)
+			die("bad QDST (IPv6 only)", 0);
+		proto = IPPROTO_ICMP;	/* ICMPv6 below */
+		redirect = 1;
+		ttl = 255;
+		pi = 6;
+		nfixed = 8;
 	} else if (!strcmp(argv[4], "icmptype") && argc >= 8) {
 		icmp_type = parse_ulong(argv[5], 255, "bad TYPE");
 		proto = IPPROTO_ICMP;
@@ -391,19 +406,31 @@ static int raw_main(int argc, char **argv)
 
 	memset(&s_addr, 0, sizeof(s_addr));
 	memset(&d_addr, 0, sizeof(d_addr));
-	if (inet_pton(AF_INET, argv[2], src) == 1 &&
+	/* SRCIP%IFNAME: an IPv6 link-local source on interface IFNAME. */
+	if (strlen(argv[2]) >= sizeof(srcip))
+		die("SRCIP too long", 0);
+	strcpy(srcip, argv[2]);
+	scope = strchr(srcip, '%');
+	if (scope)
+		*scope++ = 0;
+	if (inet_pton(AF_INET, srcip, src) == 1 &&
 	    inet_pton(AF_INET, argv[3], dst) == 1) {
 		v6 = 0;
 		s4->sin_family = d4->sin_family = AF_INET;
 		memcpy(&s4->sin_addr, src, 4);
 		memcpy(&d4->sin_addr, dst, 4);
 		alen = sizeof(*s4);
-	} else if (inet_pton(AF_INET6, argv[2], src) == 1 &&
+	} else if (inet_pton(AF_INET6, srcip, src) == 1 &&
 		   inet_pton(AF_INET6, argv[3], dst) == 1) {
 		v6 = 1;
 		s6->sin6_family = d6->sin6_family = AF_INET6;
 		memcpy(&s6->sin6_addr, src, 16);
 		memcpy(&d6->sin6_addr, dst, 16);
+		if (scope) {
+			s6->sin6_scope_id = if_nametoindex(scope);
+			if (!s6->sin6_scope_id)
+				die("SRCIP%IFNAME: no such interface", 1);
+		}
 		alen = sizeof(*s6);
 	} else {
 		die("SRCIP and DSTIP must be both IPv4 or both IPv6", 0);
@@ -435,7 +462,34 @@ static int raw_main(int argc, char **argv)
 		memset(l4, 0, sizeof(l4));
 		put16(l4, sport + (sinc ? i : 0));
 		put16(l4 + 2, dport + (dinc ? i : 0));
-		if (unreach && v6) {
+		if (redirect) {
+			/*
+			 * ICMPv6 redirect (type 137): target and destination
+			 * QDST, then a redirected-header option quoting a UDP
+			 * packet DSTIP:QSPORT -> QDST:QDPORT (IPv6 header, UDP
+			 * header, 8 bytes of payload).
+			 */
+			uint8_t *o = l4 + 40, *q = l4 + 48;
+
+			if (!v6)
+				die("redirect is IPv6 only", 0);
+			len = 40 + 8 + 56;
+			memset(l4, 0, len);
+			l4[0] = 137;
+			memcpy(l4 + 8, qdst, 16);
+			memcpy(l4 + 24, qdst, 16);
+			o[0] = 4;		/* redirected header */
+			o[1] = (8 + 56) / 8;
+			q[0] = 0x60;
+			put16(q + 4, 16);
+			q[6] = IPPROTO_UDP;
+			q[7] = 64;
+			memcpy(q + 8, dst, 16);
+			memcpy(q + 24, qdst, 16);
+			put16(q + 40, sport + (sinc ? i : 0));
+			put16(q + 42, dport + (dinc ? i : 0));
+			put16(q + 44, 16);
+		} else if (unreach && v6) {
 			/* ICMPv6 port unreachable, then the quoted IPv6
 			 * header (DSTIP -> SRCIP, UDP, 8 + 12 bytes of
 			 * payload) and the first 8 bytes of its UDP header.
@@ -545,12 +599,13 @@ usage:
 		"       %s -r SRCIP DSTIP tcp SPORT[+] DPORT[+] FLAGS SEQ ACK [COUNT]\n"
 		"       %s -r SRCIP DSTIP icmp ID[+] SEQ [COUNT]\n"
 		"       %s -r SRCIP DSTIP icmptype TYPE ID[+] SEQ [COUNT]\n"
+		"       %s -r SRCIP[%%IFNAME] DSTIP redirect QDST QSPORT QDPORT [COUNT]\n"
 		"       %s -r SRCIP DSTIP unreach QSPORT QDPORT [COUNT]\n"
 		"       %s -r SRCIP DSTIP proto NUM SPORT[+] DPORT[+] [COUNT]\n"
 		"       %s -r SRCIP DSTIP sctp SPORT[+] DPORT[+] VTAG CHUNKS [COUNT]\n"
 		"       (-rh, -rd instead of -r: IPv6 with a hop-by-hop or\n"
 		"       destination options header; -rc: a wrong checksum)\n",
-		argv[0], argv[0], argv[0], argv[0], argv[0], argv[0], argv[0]);
+		argv[0], argv[0], argv[0], argv[0], argv[0], argv[0], argv[0], argv[0]);
 	return 2;
 }
 
