@@ -490,16 +490,16 @@ impl Tracker {
             };
             return match parsed {
                 Parsed::Ignore => Verdict::Accept,
-                Parsed::Invalid(Invalid::BadChecksum) => {
-                    let v = self.invalid(ns, Invalid::BadChecksum);
-                    // The confirm hook parses without checking checksums:
-                    // tell it there is nothing to create.
+                Parsed::Invalid(why) => {
+                    let v = self.invalid(ns, why);
+                    // Nothing to create: the confirm hook need not parse
+                    // the packet again (its parse there would not check
+                    // the checksum, and take a bad one for good).
                     if v == Verdict::Accept {
                         self.leave_note(ns, skb, false, 0);
                     }
                     v
                 }
-                Parsed::Invalid(why) => self.invalid(ns, why),
                 Parsed::Track(t, seg) => self.track(ns, skb, &t, &seg),
                 Parsed::Related(t, dst) => self.related(ns, &t, &dst),
             };
@@ -855,7 +855,10 @@ impl Tracker {
         out: &Tuple,
         seg: &Seg,
     ) -> Verdict {
-        if !self.can_create(skb, orig, seg) {
+        // SCTP: sctp_first() below decides, on the same walk that gives
+        // the association's first state (can_create() would walk the
+        // chunks once more for the same answer).
+        if orig.l4 != IPPROTO_SCTP && !self.can_create(skb, orig, seg) {
             return Verdict::Accept;
         }
         // A protocol rewritten on the way (no NAT does that): keep the

@@ -811,12 +811,7 @@ fn tcp_options(o: &[u8], seg: &mut Seg) {
 /// timestamp, information and address mask (IPv4); echo and node
 /// information (IPv6). `None` for any other type.
 fn icmp_inverse(l3: u8, ty: u8) -> Option<u8> {
-    let pairs: &[(u8, u8)] = if l3 == NFPROTO_IPV4 {
-        &[(ICMP_ECHO, ICMP_ECHOREPLY), (13, 14), (15, 16), (17, 18)]
-    } else {
-        &[(ICMPV6_ECHO_REQUEST, ICMPV6_ECHO_REPLY), (139, 140)]
-    };
-    pairs.iter().find_map(|&(q, r)| {
+    icmp_pairs(l3).iter().find_map(|&(q, r)| {
         if ty == q {
             Some(r)
         } else if ty == r {
@@ -825,6 +820,15 @@ fn icmp_inverse(l3: u8, ty: u8) -> Option<u8> {
             None
         }
     })
+}
+
+/// The (query, reply) type pairs nf_conntrack tracks for family `l3`.
+fn icmp_pairs(l3: u8) -> &'static [(u8, u8)] {
+    if l3 == NFPROTO_IPV4 {
+        &[(ICMP_ECHO, ICMP_ECHOREPLY), (13, 14), (15, 16), (17, 18)]
+    } else {
+        &[(ICMPV6_ECHO_REQUEST, ICMPV6_ECHO_REPLY), (139, 140)]
+    }
 }
 
 /// ICMPv6 types nf_conntrack leaves untracked (`noct_valid_new`: MLD,
@@ -950,10 +954,10 @@ pub fn can_create(t: &Tuple, tcp: u8) -> bool {
                     && tcp & tcp_flags::ACK != 0)
         }
         // A query, not a reply (nf_conntrack's `valid_new`).
-        _ if t.is_icmp() => matches!(
-            ((t.dst_id >> 8) as u8, t.l3),
-            (ICMP_ECHO | 13 | 15 | 17, NFPROTO_IPV4) | (ICMPV6_ECHO_REQUEST | 139, NFPROTO_IPV6)
-        ),
+        _ if t.is_icmp() => {
+            let ty = (t.dst_id >> 8) as u8;
+            icmp_pairs(t.l3).iter().any(|&(q, _)| q == ty)
+        }
         _ => true,
     }
 }

@@ -71,6 +71,10 @@ objsize=$(cat /sys/kernel/slab/rconntrack/object_size 2>/dev/null)
 slot=$(awk '$1 == "rconntrack" { print $4 }' /proc/slabinfo)
 esize=$(rct_sysctl entry_size)
 rct_check "entry_size $esize = the slab's object_size ${objsize:-?}" [ "$esize" = "${objsize:-none}" ]
+# Rewritten IPv6 connections: the entry and the 38-byte tuple they left
+# with, 8-byte aligned: 40 bytes more (README, IPv6 NAT).
+nat6=$(cat /sys/kernel/slab/rconntrack_nat6/object_size 2>/dev/null)
+rct_check "rconntrack_nat6 object_size ${nat6:-?} = entry_size $esize + 40" [ "${nat6:-0}" = $((esize + 40)) ]
 slub_dbg=0
 for f in red_zone poison sanity_checks store_user; do
 	[ "$(cat /sys/kernel/slab/rconntrack/$f 2>/dev/null)" = 1 ] && slub_dbg=1

@@ -313,6 +313,25 @@ static size_t sctp_build(uint8_t *p, size_t max, const char *spec)
 	return n;
 }
 
+/*
+ * A quoted IPv6 UDP packet at q, as ICMPv6 errors and redirects carry it:
+ * the IPv6 header (from -> to, UDP, payload length plen) and the first 8
+ * bytes of the UDP header.
+ */
+static void quote_udp6(uint8_t *q, const uint8_t *from, const uint8_t *to,
+		       unsigned int sport, unsigned int dport, unsigned int plen)
+{
+	q[0] = 0x60;
+	put16(q + 4, plen);
+	q[6] = IPPROTO_UDP;
+	q[7] = 64;
+	memcpy(q + 8, from, 16);
+	memcpy(q + 24, to, 16);
+	put16(q + 40, sport);
+	put16(q + 42, dport);
+	put16(q + 44, plen);
+}
+
 /* rct_pkt -r ...: well-formed segments through a raw IP socket. */
 static int raw_main(int argc, char **argv)
 {
@@ -480,15 +499,8 @@ static int raw_main(int argc, char **argv)
 			memcpy(l4 + 24, qdst, 16);
 			o[0] = 4;		/* redirected header */
 			o[1] = (8 + 56) / 8;
-			q[0] = 0x60;
-			put16(q + 4, 16);
-			q[6] = IPPROTO_UDP;
-			q[7] = 64;
-			memcpy(q + 8, dst, 16);
-			memcpy(q + 24, qdst, 16);
-			put16(q + 40, sport + (sinc ? i : 0));
-			put16(q + 42, dport + (dinc ? i : 0));
-			put16(q + 44, 16);
+			quote_udp6(q, dst, qdst, sport + (sinc ? i : 0),
+				   dport + (dinc ? i : 0), 16);
 		} else if (unreach && v6) {
 			/* ICMPv6 port unreachable, then the quoted IPv6
 			 * header (DSTIP -> SRCIP, UDP, 8 + 12 bytes of
@@ -500,15 +512,8 @@ static int raw_main(int argc, char **argv)
 			memset(l4, 0, 8);
 			l4[0] = 1;
 			l4[1] = 4;
-			q[0] = 0x60;
-			put16(q + 4, 20);
-			q[6] = IPPROTO_UDP;
-			q[7] = 64;
-			memcpy(q + 8, dst, 16);
-			memcpy(q + 24, src, 16);
-			put16(q + 40, sport + (sinc ? i : 0));
-			put16(q + 42, dport + (dinc ? i : 0));
-			put16(q + 44, 20);
+			quote_udp6(q, dst, src, sport + (sinc ? i : 0),
+				   dport + (dinc ? i : 0), 20);
 		} else if (unreach) {
 			/* Port unreachable, then the quoted IPv4 header
 			 * (DSTIP -> SRCIP, UDP, 40 bytes long) and the first
